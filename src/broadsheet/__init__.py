@@ -1,0 +1,1 @@
+"""Broadsheet: a self-hostable daily papers site."""

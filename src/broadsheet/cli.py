@@ -1,0 +1,256 @@
+"""The `broadsheet` command: set up, import, harvest, index, benchmark and serve."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from broadsheet.db import make_engine, make_session_factory, migrate
+from broadsheet.papers.ingest import ImportReport, import_items
+from broadsheet.settings import Settings
+from broadsheet.sources.records import SourceItem
+
+app = typer.Typer(help="Broadsheet: a self-hosted daily papers site.", no_args_is_help=True)
+import_app = typer.Typer(help="Import papers from files.", no_args_is_help=True)
+harvest_app = typer.Typer(help="Harvest papers from arXiv over the network.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+app.add_typer(harvest_app, name="harvest")
+console = Console(stderr=True)
+T = TypeVar("T")
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as error:
+        console.print(f"[red]Settings refused:[/red] {error}")
+        raise typer.Exit(2) from None
+
+
+def session_factory(settings: Settings):  # type: ignore[no-untyped-def]
+    engine = make_engine(settings.resolved_database_url)
+    migrate(engine)
+    return make_session_factory(engine)
+
+
+def progress_bar(description: str, total: int | None = None) -> Progress:
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    progress = Progress(*columns, console=console, transient=False)
+    progress.add_task(description, total=total)
+    return progress
+
+
+def counted(items: Iterable[T], progress: Progress) -> Iterator[T]:
+    task = progress.tasks[0].id
+    for item in items:
+        progress.advance(task)
+        yield item
+
+
+def print_report(report: ImportReport, label: str) -> None:
+    console.print(
+        f"{label}: read {report.read}, new {report.inserted}, updated {report.updated}, "
+        f"unchanged {report.unchanged}, daily entries added {report.daily_added}, "
+        f"deleted records seen {report.deleted_seen}, problems {report.problem_count}"
+    )
+    for problem in report.problems[:20]:
+        console.print(f"  [yellow]skipped[/yellow] {problem.location} {problem.arxiv_id or ''}: {problem.reason}")
+    if report.problem_count > 20:
+        console.print(f"  … and {report.problem_count - 20} more problems")
+
+
+def run_import(settings: Settings, items: Iterable[SourceItem], label: str, total: int | None = None) -> ImportReport:
+    factory = session_factory(settings)
+    with progress_bar(label, total) as progress:
+        report = import_items(factory, counted(items, progress), batch_size=settings.import_batch_size)
+    print_report(report, label)
+    return report
+
+
+def _existing(paths: list[Path]) -> list[Path]:
+    missing = [str(path) for path in paths if not path.exists()]
+    if missing:
+        console.print(f"[red]No such file or directory:[/red] {', '.join(missing)}")
+        raise typer.Exit(2)
+    return paths
+
+
+def _chain(paths: list[Path], reader: Callable[[Path], Iterable[SourceItem]]) -> Iterator[SourceItem]:
+    for path in paths:
+        yield from reader(path)
+
+
+@app.command()
+def init() -> None:
+    """Create the data directory and bring the database schema up to date."""
+    settings = load_settings()
+    migrate(make_engine(settings.resolved_database_url))
+    console.print(f"Database ready at {settings.resolved_database_url}")
+
+
+Paths = Annotated[list[Path], typer.Argument(help="Files or directories to import.")]
+
+
+@import_app.command("hf-daily")
+def import_hf_daily(paths: Paths) -> None:
+    """Hugging Face daily papers: the API's JSON list, or the archive's per-day files (file or directory)."""
+    from broadsheet.sources.hf_daily import read_hf_daily
+
+    run_import(load_settings(), _chain(_existing(paths), read_hf_daily), "hf-daily")
+
+
+@import_app.command("arxiv-jsonl")
+def import_arxiv_jsonl(paths: Paths) -> None:
+    """Daily arXiv JSON lines (`id, title, summary, authors, categories, ...`), gzip or plain."""
+    from broadsheet.sources.daily_jsonl import read_daily_jsonl
+
+    run_import(load_settings(), _chain(_existing(paths), read_daily_jsonl), "arxiv-jsonl")
+
+
+@import_app.command("arxiv-snapshot")
+def import_arxiv_snapshot(
+    paths: Paths, limit: Annotated[int | None, typer.Option(help="Stop after this many records a file.")] = None
+) -> None:
+    """The arXiv metadata snapshot (one JSON object a line), gzip or plain, streamed."""
+    from broadsheet.sources.snapshot import read_snapshot
+
+    run_import(load_settings(), _chain(_existing(paths), lambda p: read_snapshot(p, limit=limit)), "arxiv-snapshot")
+
+
+def _client(settings: Settings, delay: float | None):  # type: ignore[no-untyped-def]
+    from broadsheet.sources.http import HttpSettings, PoliteClient
+
+    return PoliteClient(
+        HttpSettings(
+            timeout_s=settings.http_timeout_s,
+            politeness_delay_s=settings.arxiv_delay_s if delay is None else delay,
+            max_attempts=settings.http_retries + 1,
+        )
+    )
+
+
+def _source_failure(error: Exception) -> None:
+    console.print(f"[red]Harvest failed:[/red] {error}")
+    raise typer.Exit(1)
+
+
+@harvest_app.command("arxiv-api")
+def harvest_arxiv_api(
+    category: Annotated[str | None, typer.Option(help="arXiv category, e.g. cs.CL.")] = None,
+    from_date: Annotated[str | None, typer.Option("--from", help="Submitted on or after, YYYY-MM-DD.")] = None,
+    until_date: Annotated[str | None, typer.Option("--until", help="Submitted on or before, YYYY-MM-DD.")] = None,
+    query: Annotated[str | None, typer.Option(help="A raw arXiv search_query.")] = None,
+    ids: Annotated[str | None, typer.Option(help="Comma-separated arXiv ids.")] = None,
+    max_results: Annotated[int, typer.Option("--max", help="Stop after this many papers.")] = 500,
+    base_url: Annotated[str | None, typer.Option(help="API endpoint (default: the setting).")] = None,
+    delay: Annotated[float | None, typer.Option(help="Seconds between requests.")] = None,
+) -> None:
+    """Papers from the arXiv search API (Atom), by category, date range, query or ids."""
+    from broadsheet.sources.arxiv_api import search_arxiv
+    from broadsheet.sources.errors import SourceError
+
+    settings = load_settings()
+    if not (category or query or ids):
+        console.print("[red]Give --category, --query or --ids.[/red]")
+        raise typer.Exit(2)
+    try:
+        with _client(settings, delay) as client:
+            items = search_arxiv(
+                client,
+                category=category,
+                submitted_from=date.fromisoformat(from_date) if from_date else None,
+                submitted_until=date.fromisoformat(until_date) if until_date else None,
+                search_query=query,
+                id_list=[part.strip() for part in ids.split(",") if part.strip()] if ids else None,
+                max_results=max_results,
+                base_url=base_url or settings.arxiv_api_url,
+            )
+            run_import(settings, items, "arxiv-api")
+    except (SourceError, ValueError) as error:
+        _source_failure(error)
+
+
+@harvest_app.command("oai")
+def harvest_oai_command(
+    metadata_prefix: Annotated[str, typer.Option("--prefix", help="arXiv, arXivRaw or oai_dc.")] = "arXiv",
+    set_spec: Annotated[str | None, typer.Option("--set", help="OAI set, e.g. cs.")] = None,
+    from_date: Annotated[str | None, typer.Option("--from", help="YYYY-MM-DD.")] = None,
+    until_date: Annotated[str | None, typer.Option("--until", help="YYYY-MM-DD.")] = None,
+    token: Annotated[str | None, typer.Option(help="Resume from this resumption token.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OAI-PMH endpoint (default: the setting).")] = None,
+    delay: Annotated[float | None, typer.Option(help="Seconds between requests.")] = None,
+) -> None:
+    """Bulk harvest over OAI-PMH ListRecords, following resumption tokens."""
+    from broadsheet.sources.errors import SourceError
+    from broadsheet.sources.oai_pmh import harvest_oai
+
+    settings = load_settings()
+    if metadata_prefix not in ("arXiv", "arXivRaw", "oai_dc"):
+        console.print("[red]--prefix must be arXiv, arXivRaw or oai_dc[/red]")
+        raise typer.Exit(2)
+    try:
+        with _client(settings, delay) as client:
+            items = harvest_oai(
+                client,
+                metadata_prefix=metadata_prefix,
+                set_spec=set_spec,
+                from_date=from_date,
+                until_date=until_date,
+                resumption_token=token,
+                base_url=base_url or settings.arxiv_oai_url,
+            )
+            run_import(settings, items, "oai")
+    except SourceError as error:
+        _source_failure(error)
+
+
+@app.command()
+def bootstrap() -> None:
+    """Load real papers into an empty database: the shared data when present, else a live arXiv harvest."""
+    from broadsheet.papers.bootstrap import load_real_papers
+
+    settings = load_settings()
+    load_real_papers(settings, session_factory(settings), console)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Serve the site and its API."""
+    import uvicorn
+
+    settings = load_settings()
+    if workers > 1:
+        uvicorn.run("broadsheet.web.asgi:app", host=host, port=port, workers=workers, log_level="warning")
+        return
+    from broadsheet.web.app import create_app
+
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def _mount_optional() -> None:
+    """Commands of concepts that add their own (search index, benchmarks, users, digests)."""
+    from broadsheet.bench import bench_app
+
+    app.add_typer(bench_app, name="bench")
+
+
+_mount_optional()
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        console.print("Interrupted; whole batches already imported are kept, run again to finish.")
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""Papers and the daily feed: storage, rules, pages and API."""

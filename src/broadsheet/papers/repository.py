@@ -1,0 +1,93 @@
+"""SQL for papers, versions and daily entries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from broadsheet.models import DailyEntry, Paper, PaperVersionRow
+
+UPVOTES = Paper.imported_upvotes + Paper.vote_count
+
+
+def get_paper(session: Session, arxiv_id: str) -> Paper | None:
+    return session.get(Paper, arxiv_id)
+
+
+def get_papers(session: Session, arxiv_ids: Sequence[str]) -> dict[str, Paper]:
+    if not arxiv_ids:
+        return {}
+    rows = session.scalars(select(Paper).where(Paper.arxiv_id.in_(list(arxiv_ids))))
+    return {paper.arxiv_id: paper for paper in rows}
+
+
+def paper_versions(session: Session, arxiv_id: str) -> list[PaperVersionRow]:
+    query = select(PaperVersionRow).where(PaperVersionRow.arxiv_id == arxiv_id).order_by(PaperVersionRow.version)
+    return list(session.scalars(query))
+
+
+def feed_days_of_paper(session: Session, arxiv_id: str) -> list[date]:
+    query = (
+        select(DailyEntry.day)
+        .where(DailyEntry.arxiv_id == arxiv_id, DailyEntry.removed.is_(False))
+        .order_by(DailyEntry.day.desc())
+    )
+    return list(session.scalars(query))
+
+
+def _visible_entries() -> Select[tuple[DailyEntry, Paper]]:
+    return (
+        select(DailyEntry, Paper)
+        .join(Paper, Paper.arxiv_id == DailyEntry.arxiv_id)
+        .where(DailyEntry.removed.is_(False))
+    )
+
+
+def feed_entries(
+    session: Session,
+    start: date,
+    end: date,
+    *,
+    sort: str,
+    offset: int,
+    limit: int,
+    submitter: str | None = None,
+) -> tuple[list[tuple[DailyEntry, Paper]], int]:
+    """Entries of the days start..end (inclusive) in the requested order, and how many there are in all."""
+    query = _visible_entries().where(DailyEntry.day >= start, DailyEntry.day <= end)
+    if submitter:
+        query = query.where(DailyEntry.submitted_by == submitter)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    if sort == "publishedAt":
+        query = query.order_by(Paper.published_at.desc().nulls_last(), Paper.arxiv_id.desc())
+    else:
+        query = query.order_by(
+            DailyEntry.pinned.desc(), DailyEntry.picked.desc(), UPVOTES.desc(), Paper.arxiv_id.desc()
+        )
+    rows = session.execute(query.offset(offset).limit(limit)).tuples().all()
+    return [(entry, paper) for entry, paper in rows], total
+
+
+def latest_feed_day(session: Session) -> date | None:
+    return session.scalar(select(func.max(DailyEntry.day)).where(DailyEntry.removed.is_(False)))
+
+
+def feed_day_before(session: Session, day: date) -> date | None:
+    query = select(func.max(DailyEntry.day)).where(DailyEntry.removed.is_(False), DailyEntry.day < day)
+    return session.scalar(query)
+
+
+def feed_day_after(session: Session, day: date) -> date | None:
+    query = select(func.min(DailyEntry.day)).where(DailyEntry.removed.is_(False), DailyEntry.day > day)
+    return session.scalar(query)
+
+
+def count_papers(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Paper)) or 0
+
+
+def count_feed_entries(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(DailyEntry)) or 0

@@ -1,0 +1,79 @@
+"""JSON shapes of papers and feed entries, compatible with the Hugging Face papers API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from typing import Any
+
+from broadsheet.models import DailyEntry, Paper
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def arxiv_links(arxiv_id: str) -> dict[str, str]:
+    return {"arxiv": f"https://arxiv.org/abs/{arxiv_id}", "pdf": f"https://arxiv.org/pdf/{arxiv_id}"}
+
+
+def paper_json(paper: Paper) -> dict[str, Any]:
+    """A paper object as `/api/papers/{id}` returns it (HF field names, plus Broadsheet extras)."""
+    return {
+        "id": paper.arxiv_id,
+        "title": paper.title,
+        "summary": paper.abstract,
+        "authors": [{"name": name} for name in paper.authors],
+        "publishedAt": iso(paper.published_at),
+        "updatedAt": iso(paper.updated_at),
+        "upvotes": paper.upvotes,
+        "numComments": paper.num_comments,
+        "githubRepo": paper.github_repo,
+        "projectPage": paper.project_page,
+        "ai_keywords": paper.keywords,
+        "categories": paper.categories,
+        "version": paper.version,
+        "comment": paper.comment,
+        "journalRef": paper.journal_ref,
+        "doi": paper.doi,
+        "thumbnail": paper.thumbnail,
+        "links": arxiv_links(paper.arxiv_id),
+    }
+
+
+def daily_item_json(entry: DailyEntry | None, paper: Paper) -> dict[str, Any]:
+    """One item of `/api/daily_papers`: the paper plus when and by whom it entered the feed."""
+    appeared = None
+    if entry is not None:
+        appeared = entry.submitted_at or datetime.combine(entry.day, time(0), tzinfo=UTC)
+    return {
+        "paper": paper_json(paper),
+        "publishedAt": iso(appeared) or iso(paper.published_at),
+        "title": paper.title,
+        "summary": paper.abstract,
+        "thumbnail": paper.thumbnail,
+        "numComments": paper.num_comments,
+        "submittedBy": {"name": entry.submitted_by, "fullname": entry.submitted_by}
+        if entry is not None and entry.submitted_by
+        else None,
+        "isAuthorParticipating": False,
+        "dailyDate": entry.day.isoformat() if entry is not None else None,
+        "picked": bool(entry.picked) if entry is not None else False,
+        "pinned": bool(entry.pinned) if entry is not None else False,
+    }
+
+
+def paper_markdown(paper: Paper) -> str:
+    links = arxiv_links(paper.arxiv_id)
+    lines = [f"# {paper.title}", "", f"**Authors:** {', '.join(paper.authors)}", ""]
+    if paper.published_at:
+        lines += [f"**Published:** {paper.published_at:%Y-%m-%d}", ""]
+    if paper.categories:
+        lines += [f"**Categories:** {', '.join(paper.categories)}", ""]
+    lines += ["## Abstract", "", paper.abstract, "", "## Links", "", f"- arXiv: {links['arxiv']}", f"- PDF: {links['pdf']}"]
+    if paper.github_repo:
+        lines.append(f"- Code: {paper.github_repo}")
+    if paper.project_page:
+        lines.append(f"- Project page: {paper.project_page}")
+    return "\n".join(lines) + "\n"

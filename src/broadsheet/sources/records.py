@@ -1,0 +1,92 @@
+"""The normalised shape every source produces before it is stored."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+# New-style ids (0704.0001, 2503.11731) and old-style ids (hep-th/9901001, math.GT/0309136).
+_NEW_ID = re.compile(r"^(\d{4}\.\d{4,5})(v\d+)?$")
+_OLD_ID = re.compile(r"^([a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})(v\d+)?$")
+
+
+class InvalidArxivId(ValueError):
+    """Raised when a string is not an arXiv identifier."""
+
+
+def split_arxiv_id(raw: str) -> tuple[str, int | None]:
+    """Return (id without version, version or None) for an arXiv id, or raise InvalidArxivId."""
+    text = raw.strip()
+    for pattern in (_NEW_ID, _OLD_ID):
+        match = pattern.match(text)
+        if match:
+            version = match.group(2)
+            return match.group(1), int(version[1:]) if version else None
+    raise InvalidArxivId(f"not an arXiv id: {raw!r} (expected e.g. 2503.11731 or hep-th/9901001)")
+
+
+def normalize_arxiv_id(raw: str) -> str:
+    """The arXiv id without its version, the key every paper is stored under."""
+    return split_arxiv_id(raw)[0]
+
+
+@dataclass(slots=True)
+class PaperVersion:
+    version: int
+    created: datetime | None = None
+
+
+@dataclass(slots=True)
+class DailyAppearance:
+    """A paper's appearance in the curated daily feed of one day (Hugging Face daily papers)."""
+
+    day: date
+    upvotes: int = 0
+    num_comments: int = 0
+    submitted_by: str | None = None
+    submitted_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class PaperRecord:
+    """One paper as a source describes it; stored by `arxiv_id` (no version)."""
+
+    arxiv_id: str
+    title: str
+    abstract: str
+    authors: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)  # primary first when the source says which
+    published_at: datetime | None = None  # first version
+    updated_at: datetime | None = None  # latest version
+    version: int | None = None  # latest version number the source knows
+    versions: list[PaperVersion] = field(default_factory=list)
+    comment: str | None = None
+    journal_ref: str | None = None
+    doi: str | None = None
+    license: str | None = None
+    github_repo: str | None = None
+    project_page: str | None = None
+    keywords: list[str] = field(default_factory=list)
+    thumbnail: str | None = None
+    daily: DailyAppearance | None = None
+    source: str = ""  # "arxiv-api", "oai", "arxiv-snapshot", "arxiv-jsonl", "hf-daily"
+
+
+@dataclass(slots=True)
+class DeletedRecord:
+    """An OAI-PMH record marked deleted."""
+
+    arxiv_id: str
+
+
+@dataclass(slots=True)
+class RecordProblem:
+    """A record that could not be read: reported and skipped, the rest of the batch still lands."""
+
+    location: str  # "path:line", or a URL, or "record 12"
+    arxiv_id: str | None
+    reason: str
+
+
+SourceItem = PaperRecord | DeletedRecord | RecordProblem

@@ -1,0 +1,1 @@
+"""The web layer: app assembly, shared dependencies, templates and error pages."""

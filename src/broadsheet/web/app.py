@@ -1,0 +1,85 @@
+"""`create_app(settings)`: the only way the web application is built."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+
+from broadsheet.db import make_engine, make_session_factory, migrate
+from broadsheet.settings import Settings
+from broadsheet.web.errors import install_error_handlers
+
+HERE = Path(__file__).parent
+
+
+def shorten(text: str, limit: int = 300) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return cut.rstrip(",.;:") + "…"
+
+
+def short_date(value: date | datetime | None) -> str:
+    if value is None:
+        return ""
+    return value.strftime("%b %-d, %Y")
+
+
+def make_templates(settings: Settings) -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    env = templates.env
+    env.filters["shorten"] = shorten
+    env.filters["short_date"] = short_date
+    env.globals["site_name"] = settings.site_name
+    env.globals["Markup"] = Markup
+    return templates
+
+
+def create_app(settings: Settings) -> FastAPI:
+    engine = make_engine(settings.resolved_database_url)
+    migrate(engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for start in app.state.startup_jobs:
+            start(app)
+        yield
+        for stop in app.state.shutdown_jobs:
+            stop(app)
+        engine.dispose()
+
+    app = FastAPI(
+        title=settings.site_name,
+        description="Daily papers, hybrid search, trending and digests. JSON shapes follow the Hugging Face papers API.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    app.state.templates = make_templates(settings)
+    app.state.started_at = datetime.now(UTC)
+    app.state.context_hooks = []
+    app.state.paper_page_hooks = []
+    app.state.startup_jobs = []
+    app.state.shutdown_jobs = []
+    install_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    for router in _routers():
+        app.include_router(router)
+    return app
+
+
+def _routers() -> list[APIRouter]:
+    """Every concept's routes; the paper routes come last since `/papers/{id:path}` matches widely."""
+    from broadsheet.papers.routes import router as papers_router
+
+    return [papers_router]
