@@ -60,3 +60,6 @@ def app(loaded_settings: Settings) -> Iterator[FastAPI]:
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app) as test_client:
         yield test_client
+
+
+pytest_plugins = ["tests.fixtures.browser"]

@@ -41,7 +41,13 @@ def session_factory(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 def progress_bar(description: str, total: int | None = None) -> Progress:
-    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    columns = [
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    ]
     progress = Progress(*columns, console=console, transient=False)
     progress.add_task(description, total=total)
     return progress

@@ -26,13 +26,11 @@ class Settings(BaseSettings):
     secret_key: str = Field(PLACEHOLDER_SECRET, description="Signs sessions, CSRF and email tokens.")
     base_url: str = Field("http://127.0.0.1:8000", description="Public URL used in emails and feeds.")
     site_name: str = Field("Broadsheet", description="Name shown in page titles, feeds and emails.")
-    page_size: int = Field(30, description="Papers per page in feeds and search results.", ge=1, le=200)
+    page_size: int = Field(50, description="Papers per page in feeds and search results.", ge=1, le=200)
     shared_data_dir: Path = Field(
         Path("../shared/data"), description="Where the bundled real data (arXiv, HF daily) is read from."
     )
-    arxiv_api_url: str = Field(
-        "https://export.arxiv.org/api/query", description="arXiv search API endpoint (Atom)."
-    )
+    arxiv_api_url: str = Field("https://export.arxiv.org/api/query", description="arXiv search API endpoint (Atom).")
     arxiv_oai_url: str = Field("https://export.arxiv.org/oai2", description="arXiv OAI-PMH endpoint.")
     arxiv_delay_s: float = Field(3.0, description="Politeness delay between requests to arXiv.", ge=0)
     http_timeout_s: float = Field(30.0, description="Timeout for one HTTP request to a source.", gt=0)
@@ -48,9 +46,7 @@ class Settings(BaseSettings):
     )
     trending_window_days: int = Field(7, description="Window of days that /trending looks at.", ge=1)
     session_days: int = Field(30, description="Days a sign-in session lasts.", ge=1)
-    login_max_attempts: int = Field(
-        5, description="Failed sign-ins allowed per account or address per window.", ge=1
-    )
+    login_max_attempts: int = Field(5, description="Failed sign-ins allowed per account or address per window.", ge=1)
     login_window_s: int = Field(900, description="Window for counting failed sign-ins (seconds).", ge=1)
     smtp_host: str = Field("", description="SMTP server; empty means emails go to the outbox directory.")
     smtp_port: int = Field(587, description="SMTP port.")
@@ -59,12 +55,27 @@ class Settings(BaseSettings):
     smtp_password: str = Field("", description="SMTP password.")
     mail_from: str = Field("Broadsheet <digest@localhost>", description="From address of digest emails.")
     scheduler_enabled: bool = Field(True, description="Run digests and index upkeep inside `serve`.")
+    smtp_timeout_s: float = Field(30.0, description="Timeout for one SMTP command (seconds).", gt=0)
+    digest_send_hour: int = Field(
+        18,
+        description="UTC hour at which the scheduler sends daily (Mon-Fri) and weekly (Sunday) digests.",
+        ge=0,
+        le=23,
+    )
+    digest_confirm_hours: int = Field(48, description="Hours a subscription confirmation link stays valid.", ge=1)
+    digest_retry_attempts: int = Field(
+        4, description="Tries of one email on temporary SMTP failures (4xx, lost connection).", ge=1
+    )
+    digest_retry_base_s: float = Field(
+        2.0, description="First backoff between SMTP retries (seconds); doubles each try.", ge=0
+    )
+    digest_failure_threshold: int = Field(
+        3, description="Permanent (5xx) failures in a row after which a subscription is paused.", ge=1
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:
-        if self.environment == "production" and (
-            self.secret_key == PLACEHOLDER_SECRET or len(self.secret_key) < 32
-        ):
+        if self.environment == "production" and (self.secret_key == PLACEHOLDER_SECRET or len(self.secret_key) < 32):
             raise ValueError(
                 "BROADSHEET_SECRET_KEY must be set to a random value of at least 32 characters in production"
             )

@@ -63,7 +63,10 @@ def harvest_recent(settings: Settings, factory: sessionmaker[Session], per_categ
         for category in LIVE_CATEGORIES:
             items = []
             for item in search_arxiv(
-                client, category=category, submitted_from=since, max_results=per_category,
+                client,
+                category=category,
+                submitted_from=since,
+                max_results=per_category,
                 base_url=settings.arxiv_api_url,
             ):
                 if isinstance(item, PaperRecord) and item.published_at:

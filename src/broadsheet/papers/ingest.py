@@ -115,7 +115,9 @@ def upsert_records(session: Session, records: list[PaperRecord]) -> ImportReport
         latest[record.arxiv_id] = record  # a later line about the same paper wins within a batch
     ids = list(latest)
     columns = [getattr(Paper, name) for name in ("arxiv_id", *_COMPARED)]
-    stored = {row.arxiv_id: dict(row._mapping) for row in session.execute(select(*columns).where(Paper.arxiv_id.in_(ids)))}
+    stored = {
+        row.arxiv_id: dict(row._mapping) for row in session.execute(select(*columns).where(Paper.arxiv_id.in_(ids)))
+    }
 
     new_rows: list[dict[str, Any]] = []
     now = utcnow()
@@ -148,7 +150,7 @@ def _add_versions(session: Session, records: list[PaperRecord]) -> None:
         return
     ids = list({arxiv_id for arxiv_id, _ in wanted})
     query = select(PaperVersionRow.arxiv_id, PaperVersionRow.version).where(PaperVersionRow.arxiv_id.in_(ids))
-    known = set(session.execute(query).tuples())
+    known = {tuple(row) for row in session.execute(query)}
     missing = [
         {"arxiv_id": arxiv_id, "version": version, "created": created}
         for (arxiv_id, version), created in wanted.items()
@@ -159,14 +161,12 @@ def _add_versions(session: Session, records: list[PaperRecord]) -> None:
 
 
 def _add_daily_entries(session: Session, records: list[PaperRecord]) -> int:
-    wanted: dict[tuple[date, str], PaperRecord] = {
-        (r.daily.day, r.arxiv_id): r for r in records if r.daily is not None
-    }
+    wanted: dict[tuple[date, str], PaperRecord] = {(r.daily.day, r.arxiv_id): r for r in records if r.daily is not None}
     if not wanted:
         return 0
     ids = list({arxiv_id for _, arxiv_id in wanted})
     query = select(DailyEntry.day, DailyEntry.arxiv_id).where(DailyEntry.arxiv_id.in_(ids))
-    known = set(session.execute(query).tuples())
+    known = {tuple(row) for row in session.execute(query)}
     rows = []
     for (day, arxiv_id), record in wanted.items():
         if (day, arxiv_id) in known:
@@ -221,4 +221,3 @@ def import_items(
         if on_batch:
             on_batch(len(batch))
     return report
-

@@ -38,7 +38,7 @@ def feed_days_of_paper(session: Session, arxiv_id: str) -> list[date]:
     return list(session.scalars(query))
 
 
-def _visible_entries() -> Select[tuple[DailyEntry, Paper]]:
+def _visible_entries() -> Select[DailyEntry, Paper]:
     return (
         select(DailyEntry, Paper)
         .join(Paper, Paper.arxiv_id == DailyEntry.arxiv_id)
@@ -67,7 +67,7 @@ def feed_entries(
         query = query.order_by(
             DailyEntry.pinned.desc(), DailyEntry.picked.desc(), UPVOTES.desc(), Paper.arxiv_id.desc()
         )
-    rows = session.execute(query.offset(offset).limit(limit)).tuples().all()
+    rows = session.execute(query.offset(offset).limit(limit)).all()
     return [(entry, paper) for entry, paper in rows], total
 
 

@@ -32,23 +32,31 @@ Sort = Annotated[str, Query(description="`default` (picked, then upvotes), `publ
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def latest_day(request: Request, session: DbSession, settings: AppSettings, p: Page = 0, sort: Sort = "default") -> Response:
+def latest_day(
+    request: Request, session: DbSession, settings: AppSettings, p: Page = 0, sort: Sort = "default"
+) -> Response:
     period = service.resolve_period(session)
     return _feed_page(request, session, period, p, sort, settings.page_size)
 
 
 @router.get("/date/{day}", response_class=HTMLResponse, include_in_schema=False)
-def day_feed(request: Request, day: str, session: DbSession, settings: AppSettings, p: Page = 0, sort: Sort = "default") -> Response:
+def day_feed(
+    request: Request, day: str, session: DbSession, settings: AppSettings, p: Page = 0, sort: Sort = "default"
+) -> Response:
     return _feed_page(request, session, service.resolve_period(session, day=day), p, sort, settings.page_size)
 
 
 @router.get("/week/{week}", response_class=HTMLResponse, include_in_schema=False)
-def week_feed(request: Request, week: str, session: DbSession, settings: AppSettings, p: Page = 0, sort: Sort = "default") -> Response:
+def week_feed(
+    request: Request, week: str, session: DbSession, settings: AppSettings, p: Page = 0, sort: Sort = "default"
+) -> Response:
     return _feed_page(request, session, service.resolve_period(session, week=week), p, sort, settings.page_size)
 
 
 @router.get("/month/{month}", response_class=HTMLResponse, include_in_schema=False)
-def month_feed(request: Request, month: str, session: DbSession, settings: AppSettings, p: Page = 0, sort: Sort = "default") -> Response:
+def month_feed(
+    request: Request, month: str, session: DbSession, settings: AppSettings, p: Page = 0, sort: Sort = "default"
+) -> Response:
     return _feed_page(request, session, service.resolve_period(session, month=month), p, sort, settings.page_size)
 
 

@@ -71,7 +71,16 @@ def paper_markdown(paper: Paper) -> str:
         lines += [f"**Published:** {paper.published_at:%Y-%m-%d}", ""]
     if paper.categories:
         lines += [f"**Categories:** {', '.join(paper.categories)}", ""]
-    lines += ["## Abstract", "", paper.abstract, "", "## Links", "", f"- arXiv: {links['arxiv']}", f"- PDF: {links['pdf']}"]
+    lines += [
+        "## Abstract",
+        "",
+        paper.abstract,
+        "",
+        "## Links",
+        "",
+        f"- arXiv: {links['arxiv']}",
+        f"- PDF: {links['pdf']}",
+    ]
     if paper.github_repo:
         lines.append(f"- Code: {paper.github_repo}")
     if paper.project_page:

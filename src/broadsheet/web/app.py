@@ -57,7 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(
         title=settings.site_name,
-        description="Daily papers, hybrid search, trending and digests. JSON shapes follow the Hugging Face papers API.",
+        description="Daily papers, hybrid search, trending and digests; JSON follows the Hugging Face papers API.",
         version="0.1.0",
         lifespan=lifespan,
     )
@@ -75,11 +75,15 @@ def create_app(settings: Settings) -> FastAPI:
 
     for router in _routers():
         app.include_router(router)
+    from broadsheet.community import install as install_community
+
+    install_community(app)
     return app
 
 
 def _routers() -> list[APIRouter]:
     """Every concept's routes; the paper routes come last since `/papers/{id:path}` matches widely."""
+    from broadsheet.community import routers as community_routers
     from broadsheet.papers.routes import router as papers_router
 
-    return [papers_router]
+    return [*community_routers(), papers_router]

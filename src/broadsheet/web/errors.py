@@ -10,8 +10,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from broadsheet.errors import BroadsheetError
 from broadsheet.web.deps import render
 
-TITLES = {400: "Bad request", 401: "Sign in needed", 403: "Not allowed", 404: "Not found", 405: "Method not allowed",
-          409: "Conflict", 422: "Bad request", 429: "Too many requests", 500: "Something went wrong"}
+TITLES = {
+    400: "Bad request",
+    401: "Sign in needed",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    422: "Bad request",
+    429: "Too many requests",
+    500: "Something went wrong",
+}
 
 
 def wants_json(request: Request) -> bool:

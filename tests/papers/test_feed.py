@@ -1,0 +1,116 @@
+"""The daily feed and paper pages, and their JSON twins, on the real Hugging Face daily papers."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+
+def test_home_shows_the_latest_day_with_papers(client: TestClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "Thursday, May 28, 2026" in response.text
+    assert response.text.count('class="card"') == 29  # every paper of that day
+
+
+def test_navigation_skips_empty_days(client: TestClient) -> None:
+    # 2026-01-03 and 2026-01-04 are a weekend with no papers in the archive.
+    response = client.get("/date/2026-01-05")
+    assert 'href="/date/2026-01-02"' in response.text
+    assert 'href="/date/2026-01-06"' in response.text
+    empty = client.get("/date/2026-01-03")
+    assert empty.status_code == 200 and "No papers in this feed" in empty.text
+
+
+def test_week_and_month_views_and_their_neighbours(client: TestClient) -> None:
+    week = client.get("/week/2026-W02")
+    assert week.status_code == 200 and "Week 02 of 2026" in week.text
+    # The archive has nothing from January 10 to March 31: next goes straight to April.
+    assert 'href="/week/2026-W01"' in week.text and 'href="/week/2026-W14"' in week.text
+    month = client.get("/month/2026-04")
+    assert "April 2026" in month.text
+    assert 'href="/month/2026-01"' in month.text and 'href="/month/2026-05"' in month.text
+
+
+def test_api_daily_papers_has_the_hugging_face_shape(client: TestClient) -> None:
+    items = client.get("/api/daily_papers", params={"date": "2026-01-05", "limit": 100}).json()
+    assert len(items) == 15
+    first = items[0]
+    assert set(first) >= {"paper", "publishedAt", "title", "numComments", "submittedBy"}
+    assert set(first["paper"]) >= {
+        "id",
+        "title",
+        "summary",
+        "authors",
+        "publishedAt",
+        "upvotes",
+        "githubRepo",
+        "projectPage",
+    }
+    assert first["paper"]["authors"][0].keys() >= {"name"}
+    upvotes = [item["paper"]["upvotes"] for item in items]
+    assert upvotes == sorted(upvotes, reverse=True)
+
+
+def test_api_paging_sorting_and_periods(client: TestClient) -> None:
+    page0 = client.get("/api/daily_papers", params={"month": "2026-04", "limit": 10}).json()
+    page1 = client.get("/api/daily_papers", params={"month": "2026-04", "limit": 10, "p": 1}).json()
+    assert len(page0) == 10 and not {i["paper"]["id"] for i in page0} & {i["paper"]["id"] for i in page1}
+    newest = client.get("/api/daily_papers", params={"date": "2026-04-06", "sort": "publishedAt", "limit": 100}).json()
+    dates = [item["paper"]["publishedAt"] for item in newest]
+    assert dates == sorted(dates, reverse=True)
+    trending = client.get("/api/daily_papers", params={"date": "2026-04-06", "sort": "trending", "limit": 100}).json()
+    assert {i["paper"]["id"] for i in trending} == {i["paper"]["id"] for i in newest}
+
+
+def test_api_rejects_bad_parameters_with_a_clear_message(client: TestClient) -> None:
+    for params, field in [
+        ({"date": "2026-02-30"}, "date"),
+        ({"week": "26W1"}, "week"),
+        ({"sort": "random"}, "sort"),
+        ({"limit": 0}, "limit"),
+        ({"date": "2026-01-05", "month": "2026-01"}, "month"),
+    ]:
+        response = client.get("/api/daily_papers", params=params)
+        assert response.status_code == 400, params
+        assert field in response.json()["error"]
+
+
+def test_paper_page_has_everything_a_reader_needs(client: TestClient) -> None:
+    page = client.get("/papers/2601.00393")
+    assert page.status_code == 200
+    text = page.text
+    for expected in [
+        "NeoVerse",
+        "Yuxue Yang",
+        "Zhaoxiang Zhang",
+        "https://arxiv.org/abs/2601.00393",
+        "https://arxiv.org/pdf/2601.00393",
+        "https://github.com/IamCreateAI/NeoVerse",
+        "https://neoverse-4d.github.io/",
+        'href="/date/2026-01-05"',
+    ]:
+        assert expected in text
+
+
+def test_paper_json_and_markdown_twins(client: TestClient) -> None:
+    paper = client.get("/api/papers/2601.00393").json()
+    assert paper["id"] == "2601.00393" and paper["upvotes"] == 132 and paper["dailyDates"] == ["2026-01-05"]
+    markdown = client.get("/papers/2601.00393.md")
+    assert markdown.headers["content-type"].startswith("text/markdown")
+    assert markdown.text.startswith("# NeoVerse") and "Yuxue Yang" in markdown.text
+
+
+def test_unknown_and_malformed_ids(client: TestClient) -> None:
+    missing = client.get("/papers/2601.99999")
+    assert missing.status_code == 404 and "no paper with arXiv id 2601.99999" in missing.text
+    assert "<html" in missing.text
+    bad = client.get("/papers/not-a-paper")
+    assert bad.status_code == 400
+    assert client.get("/api/papers/2601.99999").json()["status"] == 404
+    assert client.get("/api/papers/x'; DROP TABLE papers;--").status_code == 400
+    assert client.get("/papers/2601.00393").status_code == 200
+
+
+def test_openapi_describes_the_api(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert "/api/daily_papers" in spec["paths"] and "/api/papers/{arxiv_id}" in spec["paths"]
