@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -55,58 +52,60 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
+def _client_process(base_url: str, path: str, count: int, start_at: float) -> tuple[list[float], int]:
+    """One client: a keep-alive connection sending `count` requests back to back; latencies in ms."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=30)
+    latencies: list[float] = []
+    errors = 0
+    while time.time() < start_at:
+        time.sleep(0.001)
+    for _ in range(count):
+        started = time.perf_counter()
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        latencies.append((time.perf_counter() - started) * 1000)
+        if response.status != 200:
+            errors += 1
+    connection.close()
+    return latencies, errors
+
+
 @bench_app.command("web")
 def bench_web(
     base_url: Annotated[str, typer.Option(help="A running Broadsheet.")] = "http://127.0.0.1:8000",
-    clients: Annotated[int, typer.Option(help="Concurrent clients.")] = 16,
-    requests: Annotated[int, typer.Option(help="Requests per path.")] = 2000,
+    clients: Annotated[int, typer.Option(help="Concurrent clients, one process each.")] = 16,
+    requests: Annotated[int, typer.Option(help="Requests per path, spread over the clients.")] = 4000,
     paths: Annotated[list[str] | None, typer.Option("--path", help="Paths to load (repeatable).")] = None,
 ) -> None:
-    """Load a running server from this (separate) process: requests/s and p50/p95 latency per path."""
-    import asyncio
-
-    import httpx
+    """Load a running server from other processes: requests/s and p50/p95 latency per path."""
+    from concurrent.futures import ProcessPoolExecutor
 
     targets = paths or ["/", "/papers/2601.00393", "/api/daily_papers"]
-
-    async def load(path: str) -> dict[str, float | int | str]:
-        latencies: list[float] = []
-        errors = 0
-        queue = iter(range(requests))
-        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-        async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
-            for _ in range(min(50, requests)):
-                await client.get(path)
-
-            async def worker() -> None:
-                nonlocal errors
-                for _ in queue:
-                    started = time.perf_counter()
-                    response = await client.get(path)
-                    latencies.append((time.perf_counter() - started) * 1000)
-                    if response.status_code != 200:
-                        errors += 1
-
-            started = time.perf_counter()
-            await asyncio.gather(*(worker() for _ in range(clients)))
-            elapsed = time.perf_counter() - started
-        return {
-            "path": path,
-            "requests": len(latencies),
-            "rps": round(len(latencies) / elapsed, 1),
-            "p50_ms": round(statistics.median(latencies), 2),
-            "p95_ms": round(_percentile(latencies, 95), 2),
-            "errors": errors,
-        }
-
-    results = [asyncio.run(load(path)) for path in targets]
-    for row in results:
-        typer.echo(json.dumps(row))
+    per_client = max(1, requests // clients)
+    results = []
+    with ProcessPoolExecutor(max_workers=clients) as pool:
+        for path in targets:
+            list(pool.map(_client_process, [base_url] * clients, [path] * clients, [20] * clients, [0.0] * clients))
+            start_at = time.time() + 0.5
+            futures = [pool.submit(_client_process, base_url, path, per_client, start_at) for _ in range(clients)]
+            outcomes = [future.result() for future in futures]
+            elapsed = time.time() - start_at
+            latencies = [value for values, _ in outcomes for value in values]
+            results.append(
+                {
+                    "path": path,
+                    "requests": len(latencies),
+                    "rps": round(len(latencies) / elapsed, 1),
+                    "p50_ms": round(statistics.median(latencies), 2),
+                    "p95_ms": round(_percentile(latencies, 95), 2),
+                    "p99_ms": round(_percentile(latencies, 99), 2),
+                    "errors": sum(errors for _, errors in outcomes),
+                }
+            )
+            typer.echo(json.dumps(results[-1]))
     typer.echo(json.dumps({"clients": clients, "results": results}))
-
-
-def serve_in_background(database_url: str, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
-    """Start `broadsheet serve` as a second process on loopback (used by the web benchmark script)."""
-    env = {**os.environ, "BROADSHEET_DATABASE_URL": database_url, "BROADSHEET_SCHEDULER_ENABLED": "false"}
-    command = [sys.executable, "-m", "broadsheet", "serve", "--port", str(port), "--workers", str(workers)]
-    return subprocess.Popen(command, env=env)
