@@ -25,7 +25,7 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-            # Let SQLAlchemy manage transactions, and start writes as IMMEDIATE to avoid upgrade deadlocks.
+            # Let SQLAlchemy drive transactions (pysqlite would otherwise open them behind its back).
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")

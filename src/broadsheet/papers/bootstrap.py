@@ -15,6 +15,7 @@ from broadsheet.settings import Settings
 
 ARXIV_CORPUS = Path("arxiv/daily_arxiv_cs/arxiv_cs_CV_CL_AI_2025-03_to_2026-07.dedup.jsonl.gz")
 HF_DAILY = Path("hf_daily/senmo996_daily")
+ARXIV_VECTORS = Path("arxiv/embeddings_minilm")
 LIVE_CATEGORIES = ("cs.CL", "cs.CV", "cs.LG", "cs.AI")
 
 
@@ -42,6 +43,13 @@ def load_real_papers(settings: Settings, factory: sessionmaker[Session], console
         console.print(f"Loading the Hugging Face daily feed from {daily} …")
         report.merge(import_items(factory, read_hf_daily(daily), batch_size=settings.import_batch_size))
         console.print(f"Loaded {report.inserted} papers and {report.daily_added} daily entries.")
+        vectors = settings.vectors_dir or settings.shared_data_dir / ARXIV_VECTORS
+        if settings.search_enabled and settings.embeddings_enabled and vectors.exists():
+            from broadsheet.search.service import SearchService
+
+            console.print(f"Importing precomputed vectors from {vectors} (verifying a sample first) …")
+            stored = SearchService(settings, factory).import_vectors(vectors)
+            console.print(f"Stored {stored} vectors; the rest are embedded in the background by `serve`.")
         return report
     console.print(
         f"[yellow]No shared data at {settings.shared_data_dir}: harvesting recent papers live from arXiv "

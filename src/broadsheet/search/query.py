@@ -1,0 +1,62 @@
+"""What a search box query means: words, quoted phrases, `author:` terms, or a paper to go to."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from broadsheet.errors import InvalidInput
+from broadsheet.sources.records import InvalidArxivId, split_arxiv_id
+
+MAX_QUERY_CHARS = 500
+_PAPER_URL = re.compile(
+    r"^(?:https?://)?(?:www\.|export\.)?(?:arxiv\.org/(?:abs|pdf|html)|huggingface\.co/papers|hf\.co/papers)/"
+    r"(?P<id>[^?#\s]+?)(?:\.pdf)?/?(?:[?#].*)?$",
+    re.IGNORECASE,
+)
+_AUTHOR = re.compile(r'author:(?:"(?P<quoted>[^"]+)"|(?P<word>\S+))', re.IGNORECASE)
+_PHRASE = re.compile(r'"([^"]+)"')
+_WORDLIKE = re.compile(r"\w", re.UNICODE)
+
+
+@dataclass
+class ParsedQuery:
+    """The ranking text, the exact phrases and author names it must contain, or a paper id to open."""
+
+    text: str = ""
+    phrases: list[str] = field(default_factory=list)
+    authors: list[str] = field(default_factory=list)
+    paper_id: str | None = None
+
+
+def _paper_id(raw: str) -> str | None:
+    candidate = raw
+    match = _PAPER_URL.match(raw)
+    if match:
+        candidate = match.group("id")
+    elif raw.lower().startswith("arxiv:"):
+        candidate = raw[6:]
+    try:
+        return split_arxiv_id(candidate)[0]
+    except InvalidArxivId:
+        if match:
+            raise InvalidInput(f"that link does not name an arXiv paper: {raw!r}") from None
+        return None
+
+
+def parse_query(raw: str) -> ParsedQuery:
+    query = (raw or "").strip()
+    if not query:
+        raise InvalidInput("q: type some words to search for")
+    if len(query) > MAX_QUERY_CHARS:
+        raise InvalidInput(f"q: a query can have at most {MAX_QUERY_CHARS} characters, this one has {len(query)}")
+    paper_id = _paper_id(query)
+    if paper_id:
+        return ParsedQuery(paper_id=paper_id)
+    authors = [m.group("quoted") or m.group("word") for m in _AUTHOR.finditer(query)]
+    rest = _AUTHOR.sub(" ", query)
+    phrases = [p.strip() for p in _PHRASE.findall(rest) if p.strip()]
+    text = " ".join(rest.replace('"', " ").split())
+    if not _WORDLIKE.search(text) and not authors:
+        raise InvalidInput("q: the query has no letters or digits to search for")
+    return ParsedQuery(text=text, phrases=phrases, authors=[a.strip() for a in authors if a.strip()])

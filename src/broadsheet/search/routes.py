@@ -1,0 +1,142 @@
+"""The search page, its JSON twin, and "similar papers" on paper pages."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup, escape
+from sqlalchemy.orm import Session
+
+from broadsheet.errors import BroadsheetError, InvalidInput
+from broadsheet.models import Paper
+from broadsheet.papers import repository, schemas
+from broadsheet.search.query import parse_query
+from broadsheet.search.service import SearchFilters, SearchHit, SearchNotReady, SearchService
+from broadsheet.web.app import shorten
+from broadsheet.web.deps import DbSession, render
+
+router = APIRouter()
+
+
+def search_service(request: Request) -> SearchService:
+    service: SearchService | None = getattr(request.app.state, "search", None)
+    if service is None:
+        raise SearchNotReady("search is turned off on this site (BROADSHEET_SEARCH_ENABLED=false)")
+    return service
+
+
+def _date(value: str | None, name: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{name} must be YYYY-MM-DD, got {value!r}") from None
+
+
+def marked(text: str, spans: list[tuple[int, int]]) -> Markup:
+    """`text` escaped, with the given spans wrapped in <mark>."""
+    out, last = [], 0
+    for start, end in spans:
+        out.append(escape(text[last:start]))
+        out.append(Markup("<mark>") + escape(text[start:end]) + Markup("</mark>"))
+        last = end
+    out.append(escape(text[last:]))
+    return Markup("").join(out)
+
+
+def results_context(
+    session: Session, service: SearchService, hits: list[SearchHit], highlight: bool = True
+) -> dict[str, Any]:
+    papers = repository.get_papers(session, [hit.arxiv_id for hit in hits])
+    items, highlights = [], {}
+    for hit in hits:
+        paper: Paper | None = papers.get(hit.arxiv_id)
+        if paper is None:
+            continue
+        item = schemas.daily_item_json(None, paper)
+        item["score"] = round(hit.score, 4)
+        items.append(item)
+        if highlight and hit.matched_terms:
+            summary = shorten(paper.abstract, 300)
+            highlights[paper.arxiv_id] = {
+                "title": marked(paper.title, service.highlight_spans(paper.title, hit.matched_terms)),
+                "summary": marked(summary, service.highlight_spans(summary, hit.matched_terms)),
+            }
+    return {"items": items, "highlights": highlights}
+
+
+Q = Annotated[str, Query(description="Words, \"a phrase\", author:Name, an arXiv id or a paper URL.")]
+Category = Annotated[list[str] | None, Query(description="Only papers in this arXiv category (repeatable).")]
+DateFrom = Annotated[str | None, Query(alias="from", description="Published on or after, YYYY-MM-DD.")]
+DateUntil = Annotated[str | None, Query(alias="until", description="Published on or before, YYYY-MM-DD.")]
+HasCode = Annotated[bool | None, Query(description="Only papers with (true) or without (false) a code link.")]
+Mode = Annotated[str | None, Query(description="hybrid (default), bm25 or dense.")]
+
+
+def _search(
+    request: Request, session: Session, q: str, category: list[str] | None, date_from: str | None,
+    date_until: str | None, has_code: bool | None, p: int, limit: int, mode: str | None,
+) -> dict[str, Any]:
+    service = search_service(request)
+    if mode not in (None, "hybrid", "bm25", "dense"):
+        raise InvalidInput(f"mode must be hybrid, bm25 or dense, got {mode!r}")
+    parsed = parse_query(q)
+    filters = SearchFilters([c for c in category or [] if c], _date(date_from, "from"), _date(date_until, "until"), has_code)
+    context: dict[str, Any] = {"query": q, "parsed": parsed, "filters": filters, "page": p, "limit": limit}
+    if parsed.paper_id:
+        context["paper_id"] = parsed.paper_id
+        return context
+    hits = service.run(parsed, filters, limit=limit + 1, offset=p * limit, mode=mode)  # type: ignore[arg-type]
+    context["has_more"] = len(hits) > limit
+    context.update(results_context(session, service, hits[:limit]))
+    return context
+
+
+@router.get("/search", response_class=HTMLResponse, include_in_schema=False)
+def search_page(
+    request: Request, session: DbSession, q: Q = "", category: Category = None, date_from: DateFrom = None,
+    date_until: DateUntil = None, has_code: HasCode = None, p: Annotated[int, Query(ge=0, le=100)] = 0,
+    mode: Mode = None,
+) -> Response:
+    if not q.strip():
+        return render(request, "search.html", {"query": "", "items": [], "empty": True})
+    try:
+        context = _search(request, session, q, category, date_from, date_until, has_code, p, 20, mode)
+    except (InvalidInput, SearchNotReady) as error:
+        return render(request, "search.html", {"query": q[:500], "items": [], "error": error.message}, error.status)
+    if "paper_id" in context:
+        if repository.get_paper(session, context["paper_id"]) is not None:
+            return RedirectResponse(f"/papers/{context['paper_id']}", status_code=303)
+        context["error"] = f"no paper with arXiv id {context['paper_id']} here yet"
+        context["items"] = []
+        return render(request, "search.html", context, 404)
+    return render(request, "search.html", context)
+
+
+@router.get("/api/papers/search", tags=["search"], summary="Hybrid search over the catalogue")
+def api_search(
+    request: Request, session: DbSession, q: Q, category: Category = None, date_from: DateFrom = None,
+    date_until: DateUntil = None, has_code: HasCode = None, p: Annotated[int, Query(ge=0, le=100)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20, mode: Mode = None,
+) -> list[dict[str, Any]]:
+    context = _search(request, session, q, category, date_from, date_until, has_code, p, limit, mode)
+    if "paper_id" in context:
+        paper = repository.get_paper(session, context["paper_id"])
+        if paper is None:
+            raise BroadsheetError(f"no paper with arXiv id {context['paper_id']} here", 404)
+        return [schemas.daily_item_json(None, paper)]
+    items: list[dict[str, Any]] = context["items"][:limit]
+    return items
+
+
+def similar_papers_hook(request: Request, session: Session, paper: Paper) -> dict[str, Any]:
+    """Adds "Similar papers" (top 5 by meaning) to the paper page context."""
+    service: SearchService | None = getattr(request.app.state, "search", None)
+    if service is None:
+        return {}
+    hits = service.similar(paper.arxiv_id, 5)
+    return {"similar": results_context(session, service, hits, highlight=False)["items"], "search_ready": service.ready.is_set()}

@@ -1,0 +1,349 @@
+"""Search over the whole catalogue: keeps the hybrid searcher in step with the database and answers queries."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from broadsheet.db import unit_of_work
+from broadsheet.errors import BroadsheetError, InvalidInput
+from broadsheet.models import Paper, PaperEmbedding
+from broadsheet.search.embedder import Embedder
+from broadsheet.search.engine import HybridSearcher, Mode
+from broadsheet.search.engine import Paper as SearchDoc
+from broadsheet.search.query import ParsedQuery, parse_query
+from broadsheet.search.text import embedding_text, text_hash
+from broadsheet.search.vectors_import import verify_vectors
+from broadsheet.settings import Settings
+
+log = logging.getLogger(__name__)
+EMBED_CHUNK = 256
+MAX_RESULTS = 1000
+
+
+class SearchNotReady(BroadsheetError):
+    status = 503
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One paper found: its id, fused score, and the query terms (stems) it contains."""
+
+    arxiv_id: str
+    score: float
+    matched_terms: tuple[str, ...] = ()
+
+
+@dataclass
+class SearchFilters:
+    categories: list[str] = field(default_factory=list)
+    published_from: date | None = None
+    published_until: date | None = None
+    has_code: bool | None = None
+
+    def is_empty(self) -> bool:
+        return not self.categories and not self.published_from and not self.published_until and self.has_code is None
+
+
+@dataclass(frozen=True)
+class _DocFacts:
+    """What filters need to know of a paper, kept beside the index."""
+
+    categories: tuple[str, ...]
+    published: int  # date ordinal, 0 when unknown
+    has_code: bool
+    text_lower: str
+    authors_lower: str
+
+
+class _Concatenated:
+    """Many texts in one string, so finding which contain a phrase is one C-level scan, not a Python loop."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.count = len(texts)
+        self.blob = "\x00".join(texts)
+        lengths = np.fromiter((len(t) + 1 for t in texts), dtype=np.int64, count=len(texts))
+        self.starts = np.concatenate(([0], np.cumsum(lengths)[:-1])) if texts else np.zeros(0, np.int64)
+
+    def containing(self, needle: str) -> np.ndarray:
+        found = np.zeros(self.count, dtype=bool)
+        if not needle:
+            return found
+        offsets = [m.start() for m in re.finditer(re.escape(needle), self.blob)]
+        if offsets:
+            found[np.searchsorted(self.starts, np.asarray(offsets), side="right") - 1] = True
+        return found
+
+
+@dataclass
+class _FilterArrays:
+    """Per-slot facts as arrays, rebuilt when the index grows."""
+
+    published: np.ndarray
+    has_code: np.ndarray
+    categories: list[tuple[str, ...]]
+    texts: _Concatenated
+    authors: _Concatenated
+
+
+@dataclass
+class SyncReport:
+    indexed: int = 0
+    embedded: int = 0
+    reused_vectors: int = 0
+
+
+def _facts(row: Paper) -> _DocFacts:
+    return _DocFacts(
+        categories=tuple(row.categories or ()),
+        published=row.published_at.date().toordinal() if row.published_at else 0,
+        has_code=bool(row.github_repo),
+        text_lower=f"{row.title} {row.abstract}".lower(),
+        authors_lower="; ".join(row.authors or ()).lower(),
+    )
+
+
+def vector_bytes(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+class SearchService:
+    """The catalogue's search index: built from the database, synced as papers arrive, queried by pages."""
+
+    def __init__(self, settings: Settings, factory: sessionmaker[Session], embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self.factory = factory
+        if embedder is None and settings.embeddings_enabled:
+            embedder = Embedder()
+        self.embedder = embedder
+        self.searcher = HybridSearcher(embedder)
+        self.facts: dict[str, _DocFacts] = {}
+        self._lock = threading.RLock()
+        self._synced_until: datetime | None = None
+        self._arrays_for = -1
+        self._arrays: _FilterArrays | None = None
+        self.ready = threading.Event()
+        self.progress = (0, 0)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def mode(self) -> Mode:
+        return "hybrid" if self.embedder is not None else "bm25"
+
+    # ------------------------------------------------------------------ keeping in step
+    def sync(self, on_progress: Callable[[int, int], None] | None = None) -> SyncReport:
+        """Index every paper changed since the last sync, embedding only texts with no stored vector."""
+        report = SyncReport()
+        started = datetime.now(UTC)
+        with unit_of_work(self.factory) as session:
+            query = select(Paper).order_by(Paper.modified_at)
+            if self._synced_until is not None:
+                query = query.where(Paper.modified_at >= self._synced_until)
+            papers = list(session.scalars(query))
+            session.expunge_all()
+        total = len(papers)
+        self.progress = (0, total)
+        docs: list[SearchDoc] = []
+        vectors: dict[str, np.ndarray] = {}
+        for offset in range(0, total, EMBED_CHUNK * 8):
+            chunk = papers[offset : offset + EMBED_CHUNK * 8]
+            docs.extend(self._vectors_for(chunk, vectors, report))
+            self.progress = (offset + len(chunk), total)
+            if on_progress:
+                on_progress(offset + len(chunk), total)
+            if self._stop.is_set():
+                return report
+        # One add for the whole batch: the lexical index merges its postings once, not once per chunk.
+        with self._lock:
+            self.searcher.add(docs, vectors=vectors)
+            for paper in papers:
+                self.facts[paper.arxiv_id] = _facts(paper)
+        report.indexed += len(docs)
+        self._synced_until = started
+        with self._lock:
+            self._filter_arrays()  # built here, in the background, rather than by the first filtered query
+        return report
+
+    def _stored_vectors(self, ids: list[str]) -> dict[str, tuple[str, np.ndarray]]:
+        if self.embedder is None or not ids:
+            return {}
+        with unit_of_work(self.factory) as session:
+            rows = session.execute(
+                select(PaperEmbedding.arxiv_id, PaperEmbedding.text_hash, PaperEmbedding.vector).where(
+                    PaperEmbedding.model_id == self.embedder.model_id, PaperEmbedding.arxiv_id.in_(ids)
+                )
+            )
+            return {arxiv_id: (digest, np.frombuffer(blob, dtype="<f4")) for arxiv_id, digest, blob in rows}
+
+    def _vectors_for(
+        self, papers: list[Paper], vectors: dict[str, np.ndarray], report: SyncReport
+    ) -> list[SearchDoc]:
+        """The papers as search documents; their vectors from the store, or embedded (and stored) when missing."""
+        docs = [SearchDoc(p.arxiv_id, p.title, p.abstract, tuple(p.authors or ())) for p in papers]
+        if self.embedder is None:
+            return docs
+        stored = self._stored_vectors([d.doc_id for d in docs])
+        missing: list[tuple[SearchDoc, str, str]] = []
+        for doc in docs:
+            text = embedding_text(doc.title, doc.abstract)
+            digest = text_hash(text)
+            known = stored.get(doc.doc_id)
+            if known is not None and known[0] == digest:
+                vectors[doc.doc_id] = known[1]
+                report.reused_vectors += 1
+            else:
+                missing.append((doc, text, digest))
+        for start in range(0, len(missing), EMBED_CHUNK):
+            part = missing[start : start + EMBED_CHUNK]
+            fresh = self.embedder.encode([text for _, text, _ in part])
+            self._store_vectors([(doc.doc_id, digest, vec) for (doc, _, digest), vec in zip(part, fresh, strict=True)])
+            for (doc, _, _), vec in zip(part, fresh, strict=True):
+                vectors[doc.doc_id] = vec
+            report.embedded += len(part)
+        return docs
+
+    def _store_vectors(self, rows: list[tuple[str, str, np.ndarray]]) -> None:
+        assert self.embedder is not None
+        model_id = self.embedder.model_id
+        with unit_of_work(self.factory) as session:
+            ids = [arxiv_id for arxiv_id, _, _ in rows]
+            session.query(PaperEmbedding).filter(
+                PaperEmbedding.model_id == model_id, PaperEmbedding.arxiv_id.in_(ids)
+            ).delete(synchronize_session=False)
+            session.add_all(
+                PaperEmbedding(arxiv_id=a, model_id=model_id, text_hash=h, dim=len(v), vector=vector_bytes(v))
+                for a, h, v in rows
+            )
+
+    def import_vectors(self, path: Path, sample_size: int = 32) -> int:
+        """Store precomputed vectors after re-embedding a random sample to prove they match (cosine ≥ 0.99)."""
+        if self.embedder is None:
+            raise InvalidInput("embeddings are turned off (BROADSHEET_EMBEDDINGS_ENABLED=false)")
+        with unit_of_work(self.factory) as session:
+            texts = {a: (t, ab) for a, t, ab in session.execute(select(Paper.arxiv_id, Paper.title, Paper.abstract))}
+        verified = verify_vectors(path, texts, self.embedder, sample_size=sample_size)
+        rows = [
+            (arxiv_id, text_hash(embedding_text(*texts[arxiv_id])), verified.vectors[i])
+            for i, arxiv_id in enumerate(verified.ids)
+            if arxiv_id in texts
+        ]
+        for start in range(0, len(rows), 5000):
+            self._store_vectors(rows[start : start + 5000])
+        return len(rows)
+
+    # ------------------------------------------------------------------ background upkeep
+    def start(self, interval_s: float = 10.0) -> None:
+        """Build the index in a background thread, then pick up new and changed papers every `interval_s`."""
+
+        def run() -> None:
+            try:
+                self.sync()
+                self.ready.set()
+                while not self._stop.wait(interval_s):
+                    self.sync()
+            except Exception:  # the site keeps serving; search reports itself unavailable
+                log.exception("search index upkeep failed")
+
+        self._thread = threading.Thread(target=run, name="search-index", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # ------------------------------------------------------------------ queries
+    def _filter_arrays(self) -> _FilterArrays:
+        ids = self.searcher.ids
+        if self._arrays is None or self._arrays_for != len(ids):
+            empty = _DocFacts((), 0, False, "", "")
+            facts = [self.facts.get(doc_id, empty) for doc_id in ids]
+            self._arrays = _FilterArrays(
+                published=np.fromiter((f.published for f in facts), dtype=np.int64, count=len(facts)),
+                has_code=np.fromiter((f.has_code for f in facts), dtype=bool, count=len(facts)),
+                categories=[f.categories for f in facts],
+                texts=_Concatenated([f.text_lower for f in facts]),
+                authors=_Concatenated([f.authors_lower for f in facts]),
+            )
+            self._arrays_for = len(ids)
+        return self._arrays
+
+    def _allowed(self, filters: SearchFilters, parsed: ParsedQuery) -> np.ndarray | None:
+        if filters.is_empty() and not parsed.phrases and not parsed.authors:
+            return None
+        arrays = self._filter_arrays()
+        mask = np.ones(len(self.searcher.ids), dtype=bool)
+        if filters.published_from:
+            mask &= arrays.published >= filters.published_from.toordinal()
+        if filters.published_until:
+            mask &= (arrays.published <= filters.published_until.toordinal()) & (arrays.published > 0)
+        if filters.has_code is not None:
+            mask &= arrays.has_code == filters.has_code
+        if filters.categories:
+            wanted = set(filters.categories)
+            mask &= np.fromiter(
+                (bool(wanted.intersection(c)) for c in arrays.categories), dtype=bool, count=len(arrays.categories)
+            )
+        for phrase in parsed.phrases:
+            mask &= arrays.texts.containing(phrase.lower())
+        for author in parsed.authors:
+            mask &= arrays.authors.containing(author.lower())
+        return mask
+
+    def search(
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        offset: int = 0,
+        published_from: date | None = None,
+        published_until: date | None = None,
+        categories: list[str] | None = None,
+        has_code: bool | None = None,
+        mode: Mode | None = None,
+    ) -> list[SearchHit]:
+        """Best papers for a query, restricted by the filters; raises SearchNotReady while the index builds."""
+        filters = SearchFilters(list(categories or []), published_from, published_until, has_code)
+        return self.run(parse_query(query), filters, limit=limit, offset=offset, mode=mode)
+
+    def run(
+        self, parsed: ParsedQuery, filters: SearchFilters, *, limit: int, offset: int = 0, mode: Mode | None = None
+    ) -> list[SearchHit]:
+        if not self.ready.is_set():
+            done, total = self.progress
+            raise SearchNotReady(f"the search index is being built ({done} of {total} papers); try again shortly")
+        chosen = mode or self.mode
+        if chosen != "bm25" and self.embedder is None:
+            raise InvalidInput("mode: semantic search is turned off on this site; use mode=bm25")
+        wanted = min(offset + limit, MAX_RESULTS)
+        with self._lock:
+            allowed = self._allowed(filters, parsed)
+            if allowed is not None and not allowed.any():
+                return []
+            text = parsed.text or " ".join(parsed.authors)
+            hits = self.searcher.search(text, k=wanted, mode=chosen, allowed=allowed)
+        return [SearchHit(h.doc_id, h.score, h.matched_terms) for h in hits[offset:wanted]]
+
+    def similar(self, arxiv_id: str, k: int = 5) -> list[SearchHit]:
+        """The papers closest in meaning to one paper (empty while the index builds or without vectors)."""
+        if not self.ready.is_set() or self.searcher.vectors is None:
+            return []
+        with self._lock:
+            vector = self.searcher.vectors.vector_of(arxiv_id)
+            if vector is None:
+                return []
+            rows, scores = self.searcher.vectors.search(np.asarray(vector, dtype=np.float32), k + 1, None)
+            ids = self.searcher.vectors.ids
+            hits = [SearchHit(ids[r], float(s)) for r, s in zip(rows.tolist(), scores.tolist(), strict=True)]
+        return [hit for hit in hits if hit.arxiv_id != arxiv_id][:k]
+
+    def highlight_spans(self, text: str, terms: Iterable[str]) -> list[tuple[int, int]]:
+        return self.searcher.tokenizer.spans(text, terms)

@@ -1,0 +1,187 @@
+"""Search over the store: filters, new and changed papers, the search page and its JSON twin."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from itertools import islice
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from broadsheet.models import Paper, PaperEmbedding
+from broadsheet.papers.ingest import import_items
+from broadsheet.search.embedder import Embedder
+from broadsheet.search.errors import ModelMismatchError
+from broadsheet.search.service import SearchService
+from broadsheet.sources.daily_jsonl import read_daily_jsonl
+from broadsheet.sources.records import PaperRecord
+from broadsheet.web.app import create_app
+from tests.fixtures.app import make_settings, migrated_factory
+from tests.fixtures.paths import ARXIV_CORPUS, SHARED_DATA
+from tests.search.conftest import CountingEmbedder
+
+VECTORS = SHARED_DATA / "arxiv" / "embeddings_minilm"
+CATALOGUE_SAMPLE = 400
+
+
+@pytest.fixture(scope="module")
+def catalogue_database(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
+    """400 real arXiv papers with their precomputed vectors, verified and stored once."""
+    path = tmp_path_factory.mktemp("catalogue") / "broadsheet.sqlite3"
+    engine, factory = migrated_factory(f"sqlite:///{path}")
+    import_items(factory, islice(read_daily_jsonl(ARXIV_CORPUS), CATALOGUE_SAMPLE))
+    settings = make_settings(path.parent, search_enabled=True, embeddings_enabled=True)
+    stored = SearchService(settings, factory, embedder).import_vectors(VECTORS)
+    assert stored == CATALOGUE_SAMPLE
+    engine.dispose()
+    return path
+
+
+def _service(tmp_path: Path, catalogue_database: Path, embedder: Embedder) -> tuple[SearchService, sessionmaker[Session]]:
+    shutil.copy(catalogue_database, tmp_path / "broadsheet.sqlite3")
+    settings = make_settings(tmp_path, search_enabled=True, embeddings_enabled=True)
+    _, factory = migrated_factory(settings.resolved_database_url)
+    service = SearchService(settings, factory, CountingEmbedder(embedder))
+    report = service.sync()
+    service.ready.set()
+    assert report.indexed == CATALOGUE_SAMPLE and report.embedded == 0, "stored vectors are reused"
+    return service, factory
+
+
+def test_filters_restrict_results_exactly(tmp_path: Path, catalogue_database: Path, embedder: Embedder) -> None:
+    service, factory = _service(tmp_path, catalogue_database, embedder)
+    with factory() as session:
+        papers = {p.arxiv_id: p for p in session.scalars(select(Paper))}
+    days = sorted({p.published_at.date() for p in papers.values() if p.published_at})
+    cut = days[len(days) // 2]
+
+    cl = service.search("language models", limit=50, categories=["cs.CL"])
+    assert cl and all("cs.CL" in papers[h.arxiv_id].categories for h in cl)
+    recent = service.search("image segmentation", limit=50, published_from=cut)
+    assert recent and all(papers[h.arxiv_id].published_at.date() >= cut for h in recent)  # type: ignore[union-attr]
+    with_code = service.search("a method", limit=50, has_code=True)
+    assert all(papers[h.arxiv_id].github_repo for h in with_code)
+    nothing = service.search("segmentation", categories=["astro-ph.CO"])
+    assert nothing == []
+
+
+def test_phrases_and_authors(tmp_path: Path, catalogue_database: Path, embedder: Embedder) -> None:
+    service, factory = _service(tmp_path, catalogue_database, embedder)
+    with factory() as session:
+        paper = session.scalars(select(Paper).order_by(Paper.arxiv_id)).first()
+    assert paper is not None
+    author = paper.authors[-1]
+    hits = service.search(f'author:"{author}"', limit=20)
+    assert paper.arxiv_id in {h.arxiv_id for h in hits}
+    phrase = " ".join(paper.title.split()[:3])
+    phrased = service.search(f'"{phrase}"', limit=20)
+    assert phrased and all(phrase.lower() in (h.arxiv_id and _text(factory, h.arxiv_id)) for h in phrased)
+
+
+def _text(factory: sessionmaker[Session], arxiv_id: str) -> str:
+    with factory() as session:
+        paper = session.get(Paper, arxiv_id)
+        assert paper is not None
+        return f"{paper.title} {paper.abstract}".lower()
+
+
+def test_a_new_paper_is_found_after_sync_and_a_changed_abstract_is_embedded_once(
+    tmp_path: Path, catalogue_database: Path, embedder: Embedder
+) -> None:
+    service, factory = _service(tmp_path, catalogue_database, embedder)
+    counting = service.embedder
+    assert isinstance(counting, CountingEmbedder)
+    fresh = PaperRecord(
+        arxiv_id="2611.00001",
+        title="Teaching quadruped robots to climb stairs from a single camera",
+        abstract="We train a legged robot controller end to end from monocular images to traverse staircases.",
+        authors=["A. Researcher"],
+        categories=["cs.RO"],
+        published_at=datetime(2026, 11, 20, tzinfo=UTC),
+        source="test",
+    )
+    import_items(factory, [fresh])
+    service.sync()
+    hits = service.search("four-legged robot walking up steps with vision", limit=3, mode="dense")
+    assert hits[0].arxiv_id == "2611.00001"
+    assert len(counting.embedded) == 1
+
+    with factory.begin() as session:
+        session.execute(update(Paper).where(Paper.arxiv_id == "2611.00001").values(
+            abstract="We fly a quadrotor drone through forests using event cameras.", version=2,
+            modified_at=datetime.now(UTC)))
+    service.sync()
+    service.sync()
+    assert len(counting.embedded) == 2, "the changed text is embedded once, an unchanged one never again"
+    assert service.search("drone flying through a forest", limit=1, mode="dense")[0].arxiv_id == "2611.00001"
+    with factory() as session:
+        assert session.scalar(select(func.count()).select_from(PaperEmbedding).where(
+            PaperEmbedding.arxiv_id == "2611.00001")) == 1
+
+
+def test_vectors_of_another_model_are_refused(tmp_path: Path, catalogue_database: Path, embedder: Embedder) -> None:
+    service, _ = _service(tmp_path, catalogue_database, embedder)
+    other = tmp_path / "other"
+    shutil.copytree(VECTORS, other)
+    manifest = (other / "manifest.json").read_text().replace("all-MiniLM-L6-v2", "all-mpnet-base-v2")
+    (other / "manifest.json").write_text(manifest)
+    with pytest.raises(ModelMismatchError, match="mpnet"):
+        service.import_vectors(other)
+
+
+def test_similar_papers_share_the_topic(tmp_path: Path, catalogue_database: Path, embedder: Embedder) -> None:
+    service, factory = _service(tmp_path, catalogue_database, embedder)
+    with factory() as session:
+        paper = session.scalars(select(Paper).order_by(Paper.arxiv_id)).first()
+    assert paper is not None
+    similar = service.similar(paper.arxiv_id, 5)
+    assert len(similar) == 5 and paper.arxiv_id not in {h.arxiv_id for h in similar}
+    assert all(0 < h.score <= 1 for h in similar)
+
+
+@pytest.fixture
+def search_client(tmp_path: Path, catalogue_database: Path, embedder: Embedder) -> TestClient:
+    service, _ = _service(tmp_path, catalogue_database, embedder)
+    app = create_app(make_settings(tmp_path))
+    app.state.search = service
+    return TestClient(app)
+
+
+def test_search_page_highlights_and_pages(search_client: TestClient) -> None:
+    page = search_client.get("/search", params={"q": "video generation"})
+    assert page.status_code == 200
+    assert page.text.count('class="card"') == 20
+    assert "<mark>" in page.text
+    items = search_client.get("/api/papers/search", params={"q": "video generation", "limit": 5}).json()
+    assert len(items) == 5 and set(items[0]) >= {"paper", "title", "numComments"}
+    second = search_client.get("/api/papers/search", params={"q": "video generation", "limit": 5, "p": 1}).json()
+    assert not {i["paper"]["id"] for i in items} & {i["paper"]["id"] for i in second}
+
+
+def test_paper_ids_and_urls_go_straight_to_the_paper(search_client: TestClient) -> None:
+    for query in ["2503.11731", "arXiv:2503.11731v2", "https://arxiv.org/abs/2503.11731v1",
+                  "https://arxiv.org/pdf/2503.11731.pdf", "https://huggingface.co/papers/2503.11731"]:
+        response = search_client.get("/search", params={"q": query}, follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"] == "/papers/2503.11731", query
+
+
+def test_bad_queries_get_a_clear_message(search_client: TestClient) -> None:
+    for query, expected in [("   ", 200), ("x" * 501, 400), ("!!! ??? ***", 400), ("2603.99999", 404)]:
+        response = search_client.get("/search", params={"q": query})
+        assert response.status_code == expected, query
+    api = search_client.get("/api/papers/search", params={"q": "x" * 501})
+    assert api.status_code == 400 and "500 characters" in api.json()["error"]
+    hostile = search_client.get("/search", params={"q": "<script>alert(1)</script> video"})
+    assert hostile.status_code == 200
+    assert "<script>alert(1)</script>" not in hostile.text and "&lt;script&gt;" in hostile.text
+    sql = search_client.get("/api/papers/search", params={"q": "video'; DROP TABLE papers; --"})
+    assert sql.status_code == 200
+
+
+def test_date_filter_errors_name_the_field(search_client: TestClient) -> None:
+    response = search_client.get("/api/papers/search", params={"q": "video", "from": "last week"})
+    assert response.status_code == 400 and "from" in response.json()["error"]
