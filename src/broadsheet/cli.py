@@ -231,24 +231,81 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
 ) -> None:
     """Serve the site and its API."""
     import uvicorn
 
     settings = load_settings()
+    console.print(f"Serving {settings.site_name} on http://{host}:{port} (database {settings.resolved_database_url})")
     if workers > 1:
-        uvicorn.run("broadsheet.web.asgi:app", host=host, port=port, workers=workers, log_level="warning")
+        uvicorn.run("broadsheet.web.asgi:app", host=host, port=port, workers=workers, access_log=access_log)
         return
     from broadsheet.web.app import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(settings), host=host, port=port, access_log=access_log)
+
+
+def _search_service(settings: Settings):  # type: ignore[no-untyped-def]
+    from broadsheet.search.service import SearchService
+
+    return SearchService(settings, session_factory(settings))
+
+
+def index_rebuild() -> None:
+    """Rebuild the search index from the database, embedding every paper whose text has no stored vector."""
+    settings = load_settings()
+    service = _search_service(settings)
+    with progress_bar("indexing papers") as progress:
+        task = progress.tasks[0].id
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        report = service.sync(on_progress=advance)
+    if service.searcher.vectors is not None:
+        service.searcher.vectors.save(settings.index_dir / "vectors")
+    console.print(
+        f"Indexed {report.indexed} papers: {report.reused_vectors} stored vectors reused, {report.embedded} embedded."
+    )
+
+
+def index_import_vectors(
+    directory: Annotated[Path, typer.Argument(help="A directory with vectors.f16.npy, ids.txt, manifest.json.")],
+    sample: Annotated[int, typer.Option(help="Texts re-embedded to verify the vectors (at least 32).")] = 32,
+) -> None:
+    """Store precomputed vectors, refusing them unless a re-embedded random sample matches (cosine ≥ 0.99)."""
+    from broadsheet.errors import BroadsheetError
+
+    settings = load_settings()
+    _existing([directory])
+    try:
+        stored = _search_service(settings).import_vectors(directory, sample_size=max(sample, 32))
+    except BroadsheetError as error:
+        console.print(f"[red]Vectors refused:[/red] {error.message}")
+        raise typer.Exit(1) from None
+    console.print(f"Stored {stored} vectors from {directory}.")
 
 
 def _mount_optional() -> None:
     """Commands of concepts that add their own (search index, benchmarks, users, digests)."""
     from broadsheet.bench import bench_app
+    from broadsheet.search.commands import bench_app as search_bench_app
+    from broadsheet.search.commands import index_app
+
+    bench_app.registered_commands.extend(search_bench_app.registered_commands)
+    index_app.command("rebuild")(index_rebuild)
+    index_app.command("import-vectors")(index_import_vectors)
+    app.add_typer(index_app, name="index")
+    from broadsheet.community.cli import user_app
 
     app.add_typer(bench_app, name="bench")
+    app.add_typer(user_app, name="user")
+    from broadsheet.digest.bench import bench_digest
+    from broadsheet.digest.commands import digest_app
+
+    app.add_typer(digest_app, name="digest")
+    bench_app.command("digest")(bench_digest)
 
 
 _mount_optional()

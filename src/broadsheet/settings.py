@@ -26,20 +26,26 @@ class Settings(BaseSettings):
     secret_key: str = Field(PLACEHOLDER_SECRET, description="Signs sessions, CSRF and email tokens.")
     base_url: str = Field("http://127.0.0.1:8000", description="Public URL used in emails and feeds.")
     site_name: str = Field("Broadsheet", description="Name shown in page titles, feeds and emails.")
+    page_cache_ttl_s: float = Field(
+        3.0, description="Seconds an anonymous GET response is reused (0 turns the page cache off).", ge=0
+    )
     page_size: int = Field(50, description="Papers per page in feeds and search results.", ge=1, le=200)
     shared_data_dir: Path = Field(
         Path("../shared/data"), description="Where the bundled real data (arXiv, HF daily) is read from."
     )
     arxiv_api_url: str = Field("https://export.arxiv.org/api/query", description="arXiv search API endpoint (Atom).")
-    arxiv_oai_url: str = Field("https://export.arxiv.org/oai2", description="arXiv OAI-PMH endpoint.")
+    arxiv_oai_url: str = Field("https://oaipmh.arxiv.org/oai", description="arXiv OAI-PMH endpoint.")
     arxiv_delay_s: float = Field(3.0, description="Politeness delay between requests to arXiv.", ge=0)
     http_timeout_s: float = Field(30.0, description="Timeout for one HTTP request to a source.", gt=0)
     http_retries: int = Field(4, description="Retries for a failed request to a source.", ge=0)
     import_batch_size: int = Field(2000, description="Records written per transaction during import.", ge=1)
     search_enabled: bool = Field(True, description="Build the search index at start-up (in the background).")
+    search_sync_interval_s: float = Field(
+        10.0, description="Seconds between checks for new or changed papers to index.", gt=0
+    )
     embeddings_enabled: bool = Field(True, description="Compute semantic embeddings for new papers.")
     vectors_dir: Path | None = Field(
-        None, description="Precomputed vectors directory to import at start-up when present."
+        None, description="Precomputed vectors that `bootstrap` imports (default: the shared data's MiniLM vectors)."
     )
     submission_max_age_days: int = Field(
         14, description="Oldest paper (days since first version) that may be submitted to today's feed.", ge=0
@@ -68,6 +74,9 @@ class Settings(BaseSettings):
     )
     digest_retry_base_s: float = Field(
         2.0, description="First backoff between SMTP retries (seconds); doubles each try.", ge=0
+    )
+    digest_smtp_connections: int = Field(
+        4, description="SMTP connections used in parallel while sending digests.", ge=1, le=32
     )
     digest_failure_threshold: int = Field(
         3, description="Permanent (5xx) failures in a row after which a subscription is paused.", ge=1

@@ -14,6 +14,7 @@ from markupsafe import Markup
 
 from broadsheet.db import make_engine, make_session_factory, migrate
 from broadsheet.settings import Settings
+from broadsheet.web.cache import AnonymousPageCache
 from broadsheet.web.errors import install_error_handlers
 
 HERE = Path(__file__).parent
@@ -35,6 +36,7 @@ def short_date(value: date | datetime | None) -> str:
 def make_templates(settings: Settings) -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     env = templates.env
+    env.auto_reload = settings.environment == "development"
     env.filters["shorten"] = shorten
     env.filters["short_date"] = short_date
     env.globals["site_name"] = settings.site_name
@@ -71,6 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.startup_jobs = []
     app.state.shutdown_jobs = []
     install_error_handlers(app)
+    app.add_middleware(AnonymousPageCache, ttl_s=settings.page_cache_ttl_s)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     for router in _routers():
@@ -78,12 +81,23 @@ def create_app(settings: Settings) -> FastAPI:
     from broadsheet.community import install as install_community
 
     install_community(app)
+    from broadsheet.digest.tasks import install as install_digest
+    from broadsheet.feeds.routes import install as install_feeds
+
+    install_digest(app)
+    install_feeds(app)
+    from broadsheet.search.tasks import install as install_search
+
+    install_search(app)
     return app
 
 
 def _routers() -> list[APIRouter]:
     """Every concept's routes; the paper routes come last since `/papers/{id:path}` matches widely."""
     from broadsheet.community import routers as community_routers
+    from broadsheet.digest.routes import router as digest_router
+    from broadsheet.feeds.routes import router as feeds_router
     from broadsheet.papers.routes import router as papers_router
+    from broadsheet.search.routes import router as search_router
 
-    return [*community_routers(), papers_router]
+    return [*community_routers(), digest_router, feeds_router, search_router, papers_router]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 UNCACHEABLE_PREFIXES = ("/static/", "/login", "/logout", "/signup", "/submit", "/settings", "/subscribe", "/u/")

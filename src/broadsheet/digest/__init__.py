@@ -1,0 +1,1 @@
+"""Email digests: subscriptions with double opt-in, trending and personal digests, exactly-once sending."""

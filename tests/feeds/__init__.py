@@ -1,0 +1,1 @@
+"""Tests of the RSS, Atom and JSON feeds."""
