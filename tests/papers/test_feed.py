@@ -114,3 +114,21 @@ def test_unknown_and_malformed_ids(client: TestClient) -> None:
 def test_openapi_describes_the_api(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert "/api/daily_papers" in spec["paths"] and "/api/papers/{arxiv_id}" in spec["paths"]
+
+
+def test_category_page_lists_the_newest_papers_of_a_category(client: TestClient) -> None:
+    from itertools import islice
+
+    from broadsheet.papers.ingest import import_items
+    from broadsheet.sources.daily_jsonl import read_daily_jsonl
+    from tests.fixtures.paths import ARXIV_CORPUS
+
+    import_items(client.app.state.session_factory, islice(read_daily_jsonl(ARXIV_CORPUS), 300))  # type: ignore[attr-defined]
+    page = client.get("/category/cs.CL")
+    assert page.status_code == 200 and "Papers in cs.CL" in page.text
+    ids = [part.split('"')[0] for part in page.text.split('id="paper-')[1:]]
+    assert ids
+    for arxiv_id in ids[:10]:
+        assert "cs.CL" in client.get(f"/api/papers/{arxiv_id}").json()["categories"]
+    assert client.get("/category/cs.CL.atom").status_code == 200
+    assert client.get("/category/<script>").status_code in (400, 404)

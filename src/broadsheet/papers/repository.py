@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from broadsheet.models import DailyEntry, Paper, PaperVersionRow
@@ -91,3 +91,16 @@ def count_papers(session: Session) -> int:
 
 def count_feed_entries(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(DailyEntry)) or 0
+
+
+def category_papers(session: Session, category: str, *, offset: int, limit: int) -> list[Paper]:
+    """Newest papers listing `category` among their categories (the JSON list is matched as text)."""
+    escaped = category.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = (
+        select(Paper)
+        .where(cast(Paper.categories, Text).like(f'%"{escaped}"%', escape="\\"))
+        .order_by(Paper.published_at.desc().nulls_last(), Paper.arxiv_id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(session.scalars(query))

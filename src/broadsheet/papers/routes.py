@@ -6,12 +6,30 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.convertors import Convertor, register_url_convertor
 
 from broadsheet.papers import schemas, service
 from broadsheet.papers.service import FeedPage, Period
 from broadsheet.web.deps import AppSettings, DbSession, render
 
 router = APIRouter()
+
+
+class CategoryConvertor(Convertor[str]):
+    """An arXiv category such as cs.CL or hep-th: at most one dot, so `/category/cs.CL.rss` stays a feed URL."""
+
+    regex = r"[A-Za-z][A-Za-z\-]*(?:\.[A-Za-z][A-Za-z\-]*)?"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("arxiv_category", CategoryConvertor())
+# Registered before the feed routes, whose `/category/{category}.{fmt}` would otherwise take `/category/cs.CL`.
+category_router = APIRouter()
 
 
 def feed_context(page: FeedPage) -> dict[str, Any]:
@@ -106,3 +124,11 @@ def paper_page(request: Request, arxiv_id: str, session: DbSession) -> Response:
     for hook in getattr(request.app.state, "paper_page_hooks", []):
         context.update(hook(request, session, detail.paper))
     return render(request, "paper.html", context)
+
+
+@category_router.get("/category/{category:arxiv_category}", response_class=HTMLResponse, include_in_schema=False)
+def category_page(request: Request, category: str, session: DbSession, settings: AppSettings, p: Page = 0) -> Response:
+    papers = service.category_listing(session, category, page=p, limit=settings.page_size)
+    items = [schemas.daily_item_json(None, paper) for paper in papers[: settings.page_size]]
+    context = {"category": category, "items": items, "page": p, "has_more": len(papers) > settings.page_size}
+    return render(request, "category.html", context)

@@ -189,3 +189,10 @@ def paper_detail(session: Session, raw_id: str) -> PaperDetail:
         versions=repository.paper_versions(session, arxiv_id),
         feed_days=repository.feed_days_of_paper(session, arxiv_id),
     )
+
+
+def category_listing(session: Session, category: str, *, page: int, limit: int) -> list[Paper]:
+    """One page of a category's newest papers, plus one more to tell whether there is a next page."""
+    if not category or len(category) > 32 or not all(c.isalnum() or c in ".-_" for c in category):
+        raise InvalidInput(f"category: expected an arXiv category like cs.CL, got {category[:40]!r}")
+    return repository.category_papers(session, category, offset=page * limit, limit=limit + 1)

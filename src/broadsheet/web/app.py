@@ -97,7 +97,8 @@ def _routers() -> list[APIRouter]:
     from broadsheet.community import routers as community_routers
     from broadsheet.digest.routes import router as digest_router
     from broadsheet.feeds.routes import router as feeds_router
+    from broadsheet.papers.routes import category_router
     from broadsheet.papers.routes import router as papers_router
     from broadsheet.search.routes import router as search_router
 
-    return [*community_routers(), digest_router, feeds_router, search_router, papers_router]
+    return [category_router, *community_routers(), digest_router, feeds_router, search_router, papers_router]
