@@ -41,7 +41,9 @@ def catalogue_database(tmp_path_factory: pytest.TempPathFactory, embedder: Embed
     return path
 
 
-def _service(tmp_path: Path, catalogue_database: Path, embedder: Embedder) -> tuple[SearchService, sessionmaker[Session]]:
+def _service(
+    tmp_path: Path, catalogue_database: Path, embedder: Embedder
+) -> tuple[SearchService, sessionmaker[Session]]:
     shutil.copy(catalogue_database, tmp_path / "broadsheet.sqlite3")
     settings = make_settings(tmp_path, search_enabled=True, embeddings_enabled=True)
     _, factory = migrated_factory(settings.resolved_database_url)
@@ -111,16 +113,26 @@ def test_a_new_paper_is_found_after_sync_and_a_changed_abstract_is_embedded_once
     assert len(counting.embedded) == 1
 
     with factory.begin() as session:
-        session.execute(update(Paper).where(Paper.arxiv_id == "2611.00001").values(
-            abstract="We fly a quadrotor drone through forests using event cameras.", version=2,
-            modified_at=datetime.now(UTC)))
+        session.execute(
+            update(Paper)
+            .where(Paper.arxiv_id == "2611.00001")
+            .values(
+                abstract="We fly a quadrotor drone through forests using event cameras.",
+                version=2,
+                modified_at=datetime.now(UTC),
+            )
+        )
     service.sync()
     service.sync()
     assert len(counting.embedded) == 2, "the changed text is embedded once, an unchanged one never again"
     assert service.search("drone flying through a forest", limit=1, mode="dense")[0].arxiv_id == "2611.00001"
     with factory() as session:
-        assert session.scalar(select(func.count()).select_from(PaperEmbedding).where(
-            PaperEmbedding.arxiv_id == "2611.00001")) == 1
+        assert (
+            session.scalar(
+                select(func.count()).select_from(PaperEmbedding).where(PaperEmbedding.arxiv_id == "2611.00001")
+            )
+            == 1
+        )
 
 
 def test_vectors_of_another_model_are_refused(tmp_path: Path, catalogue_database: Path, embedder: Embedder) -> None:
@@ -163,8 +175,13 @@ def test_search_page_highlights_and_pages(search_client: TestClient) -> None:
 
 
 def test_paper_ids_and_urls_go_straight_to_the_paper(search_client: TestClient) -> None:
-    for query in ["2503.11731", "arXiv:2503.11731v2", "https://arxiv.org/abs/2503.11731v1",
-                  "https://arxiv.org/pdf/2503.11731.pdf", "https://huggingface.co/papers/2503.11731"]:
+    for query in [
+        "2503.11731",
+        "arXiv:2503.11731v2",
+        "https://arxiv.org/abs/2503.11731v1",
+        "https://arxiv.org/pdf/2503.11731.pdf",
+        "https://huggingface.co/papers/2503.11731",
+    ]:
         response = search_client.get("/search", params={"q": query}, follow_redirects=False)
         assert response.status_code == 303 and response.headers["location"] == "/papers/2503.11731", query
 

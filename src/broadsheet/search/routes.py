@@ -69,7 +69,7 @@ def results_context(
     return {"items": items, "highlights": highlights}
 
 
-Q = Annotated[str, Query(description="Words, \"a phrase\", author:Name, an arXiv id or a paper URL.")]
+Q = Annotated[str, Query(description='Words, "a phrase", author:Name, an arXiv id or a paper URL.')]
 Category = Annotated[list[str] | None, Query(description="Only papers in this arXiv category (repeatable).")]
 DateFrom = Annotated[str | None, Query(alias="from", description="Published on or after, YYYY-MM-DD.")]
 DateUntil = Annotated[str | None, Query(alias="until", description="Published on or before, YYYY-MM-DD.")]
@@ -78,14 +78,24 @@ Mode = Annotated[str | None, Query(description="hybrid (default), bm25 or dense.
 
 
 def _search(
-    request: Request, session: Session, q: str, category: list[str] | None, date_from: str | None,
-    date_until: str | None, has_code: bool | None, p: int, limit: int, mode: str | None,
+    request: Request,
+    session: Session,
+    q: str,
+    category: list[str] | None,
+    date_from: str | None,
+    date_until: str | None,
+    has_code: bool | None,
+    p: int,
+    limit: int,
+    mode: str | None,
 ) -> dict[str, Any]:
     service = search_service(request)
     if mode not in (None, "hybrid", "bm25", "dense"):
         raise InvalidInput(f"mode must be hybrid, bm25 or dense, got {mode!r}")
     parsed = parse_query(q)
-    filters = SearchFilters([c for c in category or [] if c], _date(date_from, "from"), _date(date_until, "until"), has_code)
+    filters = SearchFilters(
+        [c for c in category or [] if c], _date(date_from, "from"), _date(date_until, "until"), has_code
+    )
     context: dict[str, Any] = {"query": q, "parsed": parsed, "filters": filters, "page": p, "limit": limit}
     if parsed.paper_id:
         context["paper_id"] = parsed.paper_id
@@ -98,8 +108,14 @@ def _search(
 
 @router.get("/search", response_class=HTMLResponse, include_in_schema=False)
 def search_page(
-    request: Request, session: DbSession, q: Q = "", category: Category = None, date_from: DateFrom = None,
-    date_until: DateUntil = None, has_code: HasCode = None, p: Annotated[int, Query(ge=0, le=100)] = 0,
+    request: Request,
+    session: DbSession,
+    q: Q = "",
+    category: Category = None,
+    date_from: DateFrom = None,
+    date_until: DateUntil = None,
+    has_code: HasCode = None,
+    p: Annotated[int, Query(ge=0, le=100)] = 0,
     mode: Mode = None,
 ) -> Response:
     if not q.strip():
@@ -119,9 +135,16 @@ def search_page(
 
 @router.get("/api/papers/search", tags=["search"], summary="Hybrid search over the catalogue")
 def api_search(
-    request: Request, session: DbSession, q: Q, category: Category = None, date_from: DateFrom = None,
-    date_until: DateUntil = None, has_code: HasCode = None, p: Annotated[int, Query(ge=0, le=100)] = 0,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20, mode: Mode = None,
+    request: Request,
+    session: DbSession,
+    q: Q,
+    category: Category = None,
+    date_from: DateFrom = None,
+    date_until: DateUntil = None,
+    has_code: HasCode = None,
+    p: Annotated[int, Query(ge=0, le=100)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    mode: Mode = None,
 ) -> list[dict[str, Any]]:
     context = _search(request, session, q, category, date_from, date_until, has_code, p, limit, mode)
     if "paper_id" in context:
@@ -139,4 +162,7 @@ def similar_papers_hook(request: Request, session: Session, paper: Paper) -> dic
     if service is None:
         return {}
     hits = service.similar(paper.arxiv_id, 5)
-    return {"similar": results_context(session, service, hits, highlight=False)["items"], "search_ready": service.ready.is_set()}
+    return {
+        "similar": results_context(session, service, hits, highlight=False)["items"],
+        "search_ready": service.ready.is_set(),
+    }

@@ -185,9 +185,7 @@ class SearchService:
             )
             return {arxiv_id: (digest, np.frombuffer(blob, dtype="<f4")) for arxiv_id, digest, blob in rows}
 
-    def _vectors_for(
-        self, papers: list[Paper], vectors: dict[str, np.ndarray], report: SyncReport
-    ) -> list[SearchDoc]:
+    def _vectors_for(self, papers: list[Paper], vectors: dict[str, np.ndarray], report: SyncReport) -> list[SearchDoc]:
         """The papers as search documents; their vectors from the store, or embedded (and stored) when missing."""
         docs = [SearchDoc(p.arxiv_id, p.title, p.abstract, tuple(p.authors or ())) for p in papers]
         if self.embedder is None:

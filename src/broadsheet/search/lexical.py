@@ -1,0 +1,318 @@
+"""BM25F keyword scoring over title, abstract and authors, with incremental adds and exact filters.
+
+Layout: a compact *main* segment (postings in CSR arrays, one slice per term) plus a small *delta*
+segment of Python lists that takes new documents at once. The delta is merged into the main
+segment when it grows past `merge_ratio` of the main segment, so an add costs microseconds and a
+merge is amortised. Removing a document only clears its `alive` flag; document frequencies,
+document count and average lengths are computed over live documents, so scores are exactly those
+of an index built from scratch over the live documents. Merges drop dead postings.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from broadsheet.search.select import top_k
+from broadsheet.search.tokenizer import Tokenizer
+
+FIELDS = ("title", "abstract", "authors")
+
+
+@dataclass(frozen=True)
+class BM25Params:
+    """BM25F parameters: saturation `k1`, per-field weights and length normalisation `b`."""
+
+    k1: float = 1.2
+    title_weight: float = 2.0
+    abstract_weight: float = 1.0
+    authors_weight: float = 1.0
+    title_b: float = 0.75
+    abstract_b: float = 0.75
+    authors_b: float = 0.75
+
+    @property
+    def weights(self) -> tuple[float, float, float]:
+        return (self.title_weight, self.abstract_weight, self.authors_weight)
+
+    @property
+    def bs(self) -> tuple[float, float, float]:
+        return (self.title_b, self.abstract_b, self.authors_b)
+
+
+@dataclass(frozen=True)
+class LexicalDoc:
+    """The three indexed fields of one paper; authors joined with "; "."""
+
+    title: str
+    abstract: str
+    authors: str = ""
+
+
+class LexicalIndex:
+    """BM25F index addressed by integer slots chosen by the caller (slots are never reused)."""
+
+    def __init__(
+        self,
+        params: BM25Params | None = None,
+        tokenizer: Tokenizer | None = None,
+        merge_ratio: float = 0.1,
+        min_merge_docs: int = 2_000,
+    ) -> None:
+        self.params = params or BM25Params()
+        self.tokenizer = tokenizer or Tokenizer()
+        self.merge_ratio = merge_ratio
+        self.min_merge_docs = min_merge_docs
+        self.vocab: dict[str, int] = {}
+        self._cap = 0
+        self._n_slots = 0
+        self.alive = np.zeros(0, dtype=bool)
+        self.lengths = np.zeros((3, 0), dtype=np.float32)
+        self._length_sums = np.zeros(3, dtype=np.float64)
+        self._n_alive = 0
+        # main segment: postings of term t are docs[indptr[t]:indptr[t+1]], tf[:, same slice]
+        self._indptr = np.zeros(1, dtype=np.int64)
+        self._docs = np.zeros(0, dtype=np.int32)
+        self._tf = np.zeros((3, 0), dtype=np.float32)
+        self._main_docs = 0
+        # delta segment: term id -> ([slots], [(tf_title, tf_abstract, tf_authors)])
+        self._delta: dict[int, tuple[list[int], list[tuple[int, int, int]]]] = {}
+        self._delta_docs = 0
+        self._inv_norm: np.ndarray | None = None
+        # term id -> (slots, score contribution per slot); valid until the next add/remove/merge
+        self._contrib: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    # ----------------------------------------------------------------- building
+    def __len__(self) -> int:
+        return self._n_alive
+
+    def _grow(self, n_slots: int) -> None:
+        if n_slots <= self._cap:
+            return
+        cap = max(n_slots, int(self._cap * 1.5) + 1024)
+        alive = np.zeros(cap, dtype=bool)
+        alive[: self._cap] = self.alive
+        lengths = np.zeros((3, cap), dtype=np.float32)
+        lengths[:, : self._cap] = self.lengths
+        self.alive, self.lengths, self._cap = alive, lengths, cap
+
+    def _field_tokens(self, doc: LexicalDoc) -> list[list[str]]:
+        tok = self.tokenizer.tokens
+        return [tok(doc.title), tok(doc.abstract), tok(doc.authors)]
+
+    def _term_id(self, term: str) -> int:
+        tid = self.vocab.get(term)
+        if tid is None:
+            tid = self.vocab[term] = len(self.vocab)
+        return tid
+
+    def _mark_added(self, slot: int, lengths: Sequence[int]) -> None:
+        if slot < self._n_slots:
+            raise ValueError(f"slot {slot} was already used; slots are never reused")
+        self._grow(slot + 1)
+        self._n_slots = slot + 1
+        self.alive[slot] = True
+        self.lengths[:, slot] = lengths
+        self._length_sums += np.asarray(lengths, dtype=np.float64)
+        self._n_alive += 1
+        self._inv_norm = None
+        self._contrib = {}
+
+    def add(self, slot: int, doc: LexicalDoc) -> None:
+        """Index one document under `slot` (into the delta segment; merged later)."""
+        fields = self._field_tokens(doc)
+        counts: dict[int, list[int]] = {}
+        for f, tokens in enumerate(fields):
+            for term, n in Counter(tokens).items():
+                counts.setdefault(self._term_id(term), [0, 0, 0])[f] = n
+        self._mark_added(slot, [len(t) for t in fields])
+        for tid, tf in counts.items():
+            slots, tfs = self._delta.setdefault(tid, ([], []))
+            slots.append(slot)
+            tfs.append((tf[0], tf[1], tf[2]))
+        self._delta_docs += 1
+        if self._delta_docs > max(self.min_merge_docs, self.merge_ratio * self._main_docs):
+            self.merge()
+
+    def add_many(self, slots: Sequence[int], docs: Sequence[LexicalDoc]) -> None:
+        """Index many documents at once; big batches go straight into the main segment."""
+        if len(slots) != len(docs):
+            raise ValueError("slots and docs differ in length")
+        if len(docs) < self.min_merge_docs:
+            for slot, doc in zip(slots, docs, strict=True):
+                self.add(slot, doc)
+            return
+        if self._delta:
+            self.merge()  # keeps every term's postings in slot order: main (older) then delta (newer)
+        term_lists: list[list[int]] = [[], [], []]
+        slot_lists: list[list[int]] = [[], [], []]
+        for slot, doc in zip(slots, docs, strict=True):
+            fields = self._field_tokens(doc)
+            self._mark_added(slot, [len(t) for t in fields])
+            for f, tokens in enumerate(fields):
+                term_lists[f].extend(self._term_id(t) for t in tokens)
+                slot_lists[f].extend([slot] * len(tokens))
+        span = np.int64(max(self._n_slots, 1))
+        per_field = []
+        for f in range(3):
+            key = np.asarray(term_lists[f], dtype=np.int64) * span + np.asarray(slot_lists[f], dtype=np.int64)
+            per_field.append(np.unique(key, return_counts=True))
+        uniq = np.unique(np.concatenate([keys for keys, _ in per_field]))
+        tf = np.zeros((3, uniq.size), dtype=np.float32)
+        for f, (keys, cnt) in enumerate(per_field):
+            tf[f, np.searchsorted(uniq, keys)] = cnt
+        self._merge_postings(uniq // span, (uniq % span).astype(np.int32), tf)
+
+    def remove(self, slot: int) -> None:
+        """Forget the document in `slot`; its postings stay until the next merge but never score."""
+        if 0 <= slot < self._n_slots and self.alive[slot]:
+            self.alive[slot] = False
+            self._length_sums -= self.lengths[:, slot].astype(np.float64)
+            self._n_alive -= 1
+            self._inv_norm = None
+            self._contrib = {}
+
+    def merge(self) -> None:
+        """Fold the delta segment into the main segment and drop postings of removed documents."""
+        if not self._delta:
+            self._merge_postings(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros((3, 0), np.float32))
+            return
+        terms, slots, tfs = [], [], []
+        for tid, (s, t) in self._delta.items():
+            terms.append(np.full(len(s), tid, dtype=np.int64))
+            slots.append(np.asarray(s, dtype=np.int32))
+            tfs.append(np.asarray(t, dtype=np.float32).T)
+        self._delta = {}
+        self._delta_docs = 0
+        self._merge_postings(np.concatenate(terms), np.concatenate(slots), np.concatenate(tfs, axis=1))
+
+    def _merge_postings(self, terms: np.ndarray, slots: np.ndarray, tf: np.ndarray) -> None:
+        n_main_terms = self._indptr.size - 1
+        main_terms = np.repeat(np.arange(n_main_terms, dtype=np.int64), np.diff(self._indptr))
+        terms = np.concatenate([main_terms, terms])
+        slots = np.concatenate([self._docs, slots])
+        tf = np.concatenate([self._tf, tf], axis=1)
+        keep = self.alive[slots]
+        terms, slots, tf = terms[keep], slots[keep], tf[:, keep]
+        order = np.lexsort((slots, terms))
+        self._docs = slots[order]
+        self._tf = np.ascontiguousarray(tf[:, order])
+        counts = np.bincount(terms, minlength=len(self.vocab))
+        self._indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self._main_docs = self._n_alive - self._delta_docs
+        self._contrib = {}
+
+    def set_params(self, params: BM25Params) -> None:
+        """Score with other BM25F parameters from now on (no re-indexing needed)."""
+        self.params = params
+        self._inv_norm = None
+        self._contrib = {}
+
+    # ----------------------------------------------------------------- scoring
+    def _postings(self, tid: int) -> tuple[np.ndarray, np.ndarray]:
+        if tid + 1 < self._indptr.size:
+            lo, hi = self._indptr[tid], self._indptr[tid + 1]
+            docs, tf = self._docs[lo:hi], self._tf[:, lo:hi]
+        else:
+            docs, tf = self._docs[:0], self._tf[:, :0]
+        extra = self._delta.get(tid)
+        if extra:
+            docs = np.concatenate([docs, np.asarray(extra[0], dtype=np.int32)])
+            tf = np.concatenate([tf, np.asarray(extra[1], dtype=np.float32).T], axis=1)
+        return docs, tf
+
+    def _norms(self) -> np.ndarray:
+        """Per-field `weight / (1 - b + b * len / avg_len)` for every slot, cached until the next change."""
+        if self._inv_norm is None:
+            n = max(self._n_alive, 1)
+            inv = np.zeros((3, self._n_slots), dtype=np.float32)
+            for f, (w, b) in enumerate(zip(self.params.weights, self.params.bs, strict=True)):
+                avg = self._length_sums[f] / n
+                if w == 0 or avg <= 0:
+                    continue
+                inv[f] = w / (1.0 - b + b * self.lengths[f, : self._n_slots] / avg)
+            self._inv_norm = inv
+        return self._inv_norm
+
+    def score_all(self, terms: Iterable[str]) -> np.ndarray:
+        """Return the BM25F score of every slot for the (stemmed) query `terms`; dead slots score 0."""
+        scores = np.zeros(self._n_slots, dtype=np.float32)
+        n = self._n_alive
+        if n == 0:
+            return scores
+        for term in terms:
+            tid = self.vocab.get(term)
+            if tid is None:
+                continue
+            docs, contrib = self._term_scores(tid)
+            if docs.size:
+                scores[docs] += contrib  # a slot appears once per term
+        return scores
+
+    def max_score(self, terms: Iterable[str]) -> float:
+        """An upper bound of any document's score for `terms`: the sum of their idf (BM25F's
+        saturation keeps each term's contribution below its idf). A term no document has counts
+        with df 0, so a query matching only part of its words never reaches the bound."""
+        n = self._n_alive
+        total = 0.0
+        for term in terms:
+            tid = self.vocab.get(term)
+            df = 0 if tid is None else int(np.count_nonzero(self._term_scores(tid)[1]))
+            total += math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        return total
+
+    def _term_scores(self, tid: int) -> tuple[np.ndarray, np.ndarray]:
+        """Slots containing term `tid` and the term's BM25F score in each (0 for removed slots).
+
+        Cached per term until the collection changes, so a query is one gather-add per term.
+        """
+        cached = self._contrib.get(tid)
+        if cached is not None:
+            return cached
+        docs, tf = self._postings(tid)
+        live = self.alive[docs]
+        df = int(np.count_nonzero(live))
+        if df == 0:
+            out = (docs[:0], np.zeros(0, dtype=np.float32))
+        else:
+            inv = self._norms()
+            idf = math.log(1.0 + (self._n_alive - df + 0.5) / (df + 0.5))
+            x = tf[0] * inv[0, docs] + tf[1] * inv[1, docs] + tf[2] * inv[2, docs]
+            contrib = np.where(live, idf * x / (self.params.k1 + x), 0.0).astype(np.float32)
+            out = (docs, contrib)
+        if len(self._contrib) > 50_000:  # bound memory: a long tail of rare query terms
+            self._contrib = {}
+        self._contrib[tid] = out
+        return out
+
+    def search(self, query: str, k: int = 10, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Return the `k` best slots with a positive score for `query`, restricted to `allowed` slots."""
+        scores = self.score_all(self.tokenizer.query_terms(query))
+        return top_k(scores, k, self.candidates(scores, allowed))
+
+    def candidates(self, scores: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
+        """Slots with a positive score that are alive and, when given, allowed (a mask over slots)."""
+        cand = np.flatnonzero(scores > 0)
+        if allowed is not None:
+            cand = cand[cand < allowed.size]
+            cand = cand[allowed[cand]]
+        return cand[self.alive[cand]]
+
+    def matched_terms(self, terms: Iterable[str], slots: np.ndarray) -> list[tuple[str, ...]]:
+        """For each slot, the query terms that occur in it (stems, for highlighting)."""
+        hits: list[list[str]] = [[] for _ in range(slots.size)]
+        for term in terms:
+            tid = self.vocab.get(term)
+            if tid is None:
+                continue
+            docs, _ = self._term_scores(tid)  # sorted: main segment by slot, then newer delta slots
+            if docs.size == 0:
+                continue
+            pos = np.minimum(np.searchsorted(docs, slots), docs.size - 1)
+            for i in np.flatnonzero(docs[pos] == slots):
+                hits[i].append(term)
+        return [tuple(h) for h in hits]

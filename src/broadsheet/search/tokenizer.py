@@ -1,0 +1,61 @@
+"""Splits text into lowercase, stop-word-free, Snowball-stemmed terms for BM25 and highlighting."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN
+
+# Words of letters/digits; inner hyphens and apostrophes split, as most users type "covid 19" or "covid-19".
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class Tokenizer:
+    """Lowercases, drops English stop words and stems with Snowball English; caches stems per word."""
+
+    def __init__(self, stopwords: Iterable[str] = STOPWORDS_EN, stem: bool = True) -> None:
+        self.stopwords = frozenset(w.lower() for w in stopwords)
+        self._stemmer = Stemmer.Stemmer("english") if stem else None
+        self._cache: dict[str, str] = {}
+
+    def _stem_all(self, words: list[str]) -> list[str]:
+        cache = self._cache
+        missing = [w for w in set(words) if w not in cache]
+        if missing:
+            stems = self._stemmer.stemWords(missing) if self._stemmer else missing
+            cache.update(zip(missing, stems, strict=True))
+            if len(cache) > 2_000_000:  # bound memory on odd inputs; the hot vocabulary refills fast
+                cache.clear()
+                cache.update(zip(missing, stems, strict=True))
+        return [cache[w] for w in words]
+
+    def words(self, text: str) -> list[str]:
+        """Return the lowercase non-stop-words of `text`, unstemmed, in order."""
+        stop = self.stopwords
+        return [w for w in _WORD.findall(text.lower()) if w not in stop]
+
+    def tokens(self, text: str) -> list[str]:
+        """Return the stemmed terms of `text` in order (repeats kept, for term frequencies)."""
+        return self._stem_all(self.words(text))
+
+    def query_terms(self, text: str) -> dict[str, str]:
+        """Return each distinct stemmed term of a query mapped to the first word typed for it."""
+        words = self.words(text)
+        terms: dict[str, str] = {}
+        for word, term in zip(words, self._stem_all(words), strict=True):
+            terms.setdefault(term, word)
+        return terms
+
+    def spans(self, text: str, terms: Iterable[str]) -> list[tuple[int, int]]:
+        """Return (start, end) character spans of the words in `text` whose stem is one of `terms`.
+
+        This is what a page uses to highlight the matched terms of a hit.
+        """
+        wanted = set(terms)
+        if not wanted:
+            return []
+        found = [(m.start(), m.end(), m.group().lower()) for m in _WORD.finditer(text)]
+        stems = self._stem_all([w for _, _, w in found])
+        return [(s, e) for (s, e, w), t in zip(found, stems, strict=True) if t in wanted and w not in self.stopwords]

@@ -1,0 +1,139 @@
+"""The hybrid searcher as a user meets it: meaning-based matches, filters, new and changed papers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from broadsheet.search.embedder import Embedder
+from broadsheet.search.engine import HybridSearcher, Paper
+from broadsheet.search.tokenizer import Tokenizer
+from tests.search.conftest import EPILEPSY_PAPER, CountingEmbedder, SciFactSubset
+
+MEANING_QUERY = "seizures passed down from parents that leave people unable to talk"
+
+
+def ids(hits: list) -> list[str]:
+    return [h.doc_id for h in hits]
+
+
+def test_query_sharing_no_word_finds_the_paper_by_meaning(searcher: HybridSearcher, scifact: SciFactSubset) -> None:
+    paper = scifact.by_id(EPILEPSY_PAPER)
+    tok = Tokenizer()
+    shared = set(tok.tokens(MEANING_QUERY)) & set(tok.tokens(f"{paper.title} {paper.abstract}"))
+    assert shared == set(), f"query must share no term with the paper, shares {shared}"
+
+    assert EPILEPSY_PAPER not in ids(searcher.search(MEANING_QUERY, 10, mode="bm25"))
+    assert ids(searcher.search(MEANING_QUERY, 3, mode="dense"))[0] == EPILEPSY_PAPER
+    assert EPILEPSY_PAPER in ids(searcher.search(MEANING_QUERY, 10, mode="hybrid"))
+
+
+def test_keyword_hits_report_the_matched_terms(searcher: HybridSearcher) -> None:
+    hits = searcher.search("familial partial epilepsy", 5, mode="hybrid")
+    assert hits[0].doc_id == EPILEPSY_PAPER
+    assert set(hits[0].matched_terms) == {"famili", "partial", "epilepsi"}
+    paper_title = "Familial aphasic episodes: another variant of partial epilepsy with simple inheritance?"
+    spans = Tokenizer().spans(paper_title, hits[0].matched_terms)
+    assert [paper_title[s:e] for s, e in spans] == ["Familial", "partial", "epilepsy"]
+
+
+@pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])
+def test_filter_returns_the_best_allowed_papers_not_a_short_list(
+    searcher: HybridSearcher, scifact: SciFactSubset, mode: str
+) -> None:
+    query = next(iter(scifact.queries.values()))
+    everything = ids(searcher.search(query, len(scifact.papers), mode="bm25" if mode == "bm25" else "dense"))
+    # allow every third paper, none of the unfiltered top 10
+    allowed = {p.doc_id for i, p in enumerate(scifact.papers) if i % 3 == 0} - set(everything[:10])
+    hits = ids(searcher.search(query, 10, mode=mode, allowed=allowed))  # type: ignore[arg-type]
+    assert set(hits) <= allowed
+    if mode == "bm25":
+        expected = [d for d in everything if d in allowed][:10]
+        assert hits == expected
+    elif mode == "dense":
+        assert hits == [d for d in everything if d in allowed][:10]
+    else:
+        assert len(hits) == 10
+    mask = searcher.mask_for(allowed)
+    assert ids(searcher.search(query, 10, mode=mode, allowed=mask)) == hits  # type: ignore[arg-type]
+
+
+def test_tiny_filter_still_returns_every_allowed_paper(searcher: HybridSearcher, scifact: SciFactSubset) -> None:
+    allowed = {scifact.papers[1].doc_id, scifact.papers[2].doc_id}
+    hits = searcher.search("protein folding in bacteria", 10, mode="hybrid", allowed=allowed)
+    assert set(ids(hits)) == allowed
+
+
+def test_paper_added_after_build_is_found_at_once(searcher: HybridSearcher) -> None:
+    new = Paper(
+        "new-1", "Zebrafish fin regeneration atlas", "A single-cell atlas of zebrafish fin regrowth.", ("Ada Lovelace",)
+    )
+    assert "new-1" not in ids(searcher.search("zebrafish fin regeneration", 5, mode="hybrid"))
+    report = searcher.add([new])
+    assert report.added == 1 and "new-1" in report.embedded
+    for mode in ("bm25", "dense", "hybrid"):
+        assert ids(searcher.search("zebrafish fin regeneration", 5, mode=mode))[0] == "new-1"  # type: ignore[arg-type]
+    assert ids(searcher.search("lovelace", 5, mode="bm25")) == ["new-1"]
+
+
+def test_changed_abstract_replaces_the_old_entry_and_is_embedded_once(
+    embedder: Embedder, scifact: SciFactSubset
+) -> None:
+    counting = CountingEmbedder(embedder)
+    engine = HybridSearcher(counting)
+    engine.add(scifact.papers, vectors=scifact.vectors)
+    assert counting.embedded == []
+
+    engine.add([Paper("p1", "Tardigrade desiccation survival", "Water bears survive drying by vitrification.")])
+    changed = Paper("p1", "Tardigrade desiccation survival", "Water bears survive freezing by antifreeze proteins.")
+    report = engine.add([changed])
+    assert report.replaced == 1
+    assert (
+        counting.embedded.count("Tardigrade desiccation survival Water bears survive freezing by antifreeze proteins.")
+        == 1
+    )
+    assert len(counting.embedded) == 2
+
+    assert engine.add([changed]).unchanged == 1  # same text again: nothing embedded
+    assert len(counting.embedded) == 2
+
+    assert "p1" not in ids(engine.search("vitrification", 10, mode="bm25"))
+    hits = ids(engine.search("tardigrade antifreeze proteins", 10, mode="hybrid"))
+    assert hits[0] == "p1" and hits.count("p1") == 1
+    assert len(engine) == len(scifact.papers) + 1
+
+
+def test_removed_paper_is_never_returned(searcher: HybridSearcher) -> None:
+    searcher.remove([EPILEPSY_PAPER])
+    for mode in ("bm25", "dense", "hybrid"):
+        assert EPILEPSY_PAPER not in ids(searcher.search("familial partial epilepsy", 20, mode=mode))  # type: ignore[arg-type]
+
+
+def test_filtered_search_stays_exact_when_the_vectors_use_hnsw(embedder: Embedder, scifact: SciFactSubset) -> None:
+    engine = HybridSearcher(embedder, ann_threshold=100)  # force the HNSW path on 300 papers
+    engine.add(scifact.papers, vectors=scifact.vectors)
+    assert engine.vectors is not None and engine.vectors.uses_ann
+    exact = HybridSearcher(embedder)
+    exact.add(scifact.papers, vectors=scifact.vectors)
+    query = next(iter(scifact.queries.values()))
+    allowed = {p.doc_id for i, p in enumerate(scifact.papers) if i % 2 == 0}
+    got = ids(engine.search(query, 10, mode="dense", allowed=allowed))
+    want = ids(exact.search(query, 10, mode="dense", allowed=allowed))
+    assert set(got) <= allowed and len(got) == 10
+    assert len(set(got) & set(want)) >= 9
+    few = set(list(allowed)[:5])
+    assert set(ids(engine.search(query, 10, mode="dense", allowed=few))) == few
+
+
+def test_unknown_mode_is_refused(searcher: HybridSearcher) -> None:
+    with pytest.raises(ValueError, match="mode"):
+        searcher.search("x", 10, mode="fuzzy")  # type: ignore[arg-type]
+
+
+def test_bm25_only_searcher_needs_no_model(scifact: SciFactSubset) -> None:
+    engine = HybridSearcher(None)
+    engine.add(scifact.papers)
+    assert ids(engine.search("familial partial epilepsy", 1, mode="bm25")) == [EPILEPSY_PAPER]
+    with pytest.raises(ValueError, match="embedder"):
+        engine.search("epilepsy", 1, mode="dense")
+    assert np.all(engine.mask_for([EPILEPSY_PAPER]).nonzero()[0] == [engine.slot_of[EPILEPSY_PAPER]])
