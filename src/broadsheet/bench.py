@@ -52,10 +52,15 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def _client_process(base_url: str, path: str, count: int, start_at: float) -> tuple[list[float], int]:
-    """One client: a keep-alive connection sending `count` requests back to back; latencies in ms."""
+def _client_process(
+    base_url: str, path: str, count: int, start_at: float, fillers: list[str] | None = None, offset: int = 0
+) -> tuple[list[float], int]:
+    """One client: a keep-alive connection sending `count` requests back to back; latencies in ms.
+
+    A path with `{q}` takes the next of `fillers` (URL-quoted) for each request.
+    """
     import http.client
-    from urllib.parse import urlsplit
+    from urllib.parse import quote_plus, urlsplit
 
     parts = urlsplit(base_url)
     connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=30)
@@ -63,9 +68,12 @@ def _client_process(base_url: str, path: str, count: int, start_at: float) -> tu
     errors = 0
     while time.time() < start_at:
         time.sleep(0.001)
-    for _ in range(count):
+    for number in range(count):
+        target = path
+        if fillers:
+            target = path.replace("{q}", quote_plus(fillers[(offset + number) % len(fillers)]))
         started = time.perf_counter()
-        connection.request("GET", path)
+        connection.request("GET", target)
         response = connection.getresponse()
         response.read()
         latencies.append((time.perf_counter() - started) * 1000)
@@ -81,18 +89,26 @@ def bench_web(
     clients: Annotated[int, typer.Option(help="Concurrent clients, one process each.")] = 16,
     requests: Annotated[int, typer.Option(help="Requests per path, spread over the clients.")] = 4000,
     paths: Annotated[list[str] | None, typer.Option("--path", help="Paths to load (repeatable).")] = None,
+    queries: Annotated[
+        Path | None, typer.Option(help="BEIR queries.jsonl whose texts fill `{q}` in a path, a different one each time.")
+    ] = None,
 ) -> None:
     """Load a running server from other processes: requests/s and p50/p95 latency per path."""
     from concurrent.futures import ProcessPoolExecutor
 
     targets = paths or ["/", "/papers/2601.00393", "/api/daily_papers"]
     per_client = max(1, requests // clients)
+    fillers = [json.loads(line)["text"] for line in queries.read_text().splitlines() if line.strip()] if queries else None
     results = []
     with ProcessPoolExecutor(max_workers=clients) as pool:
         for path in targets:
-            list(pool.map(_client_process, [base_url] * clients, [path] * clients, [20] * clients, [0.0] * clients))
+            warm = [pool.submit(_client_process, base_url, path, 5, 0.0, fillers, 10_000 + i) for i in range(clients)]
+            [future.result() for future in warm]
             start_at = time.time() + 0.5
-            futures = [pool.submit(_client_process, base_url, path, per_client, start_at) for _ in range(clients)]
+            futures = [
+                pool.submit(_client_process, base_url, path, per_client, start_at, fillers, i * per_client)
+                for i in range(clients)
+            ]
             outcomes = [future.result() for future in futures]
             elapsed = time.time() - start_at
             latencies = [value for values, _ in outcomes for value in values]

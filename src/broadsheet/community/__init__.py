@@ -18,9 +18,10 @@ def install(app: FastAPI) -> None:
     from broadsheet.community.deps import page_context
     from broadsheet.community.markdown import render_markdown
     from broadsheet.community.routes import paper_page_context
-    from broadsheet.community.security import CsrfMiddleware
+    from broadsheet.community.security import CsrfMiddleware, page_token_of
 
     app.add_middleware(CsrfMiddleware, settings=app.state.settings)
+    app.state.page_token_of = page_token_of
     app.state.context_hooks.append(page_context)
     app.state.paper_page_hooks.append(paper_page_context)
     app.state.templates.env.globals["render_markdown"] = render_markdown

@@ -95,6 +95,15 @@ def csrf_token(request: Request) -> str:
     return csrf_token_for(settings, basis) if basis else ""
 
 
+def page_token_of(scope: Scope) -> bytes | None:
+    """The CSRF token an anonymous page rendered for this request carries (the page cache swaps it per visitor)."""
+    basis = _cookies(scope).get(ANON_COOKIE) or scope.get("state", {}).get("anon_id")
+    app = scope.get("app")
+    if not basis or app is None:
+        return None
+    return csrf_token_for(app.state.settings, basis).encode()
+
+
 class CsrfMiddleware:
     """Gives every visitor an anonymous cookie and refuses POST/PUT/PATCH/DELETE without a valid CSRF token.
 

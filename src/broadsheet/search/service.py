@@ -93,6 +93,15 @@ class _FilterArrays:
     categories: list[tuple[str, ...]]
     texts: _Concatenated
     authors: _Concatenated
+    by_category: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def in_category(self, category: str) -> np.ndarray:
+        """Slots of papers listing `category`; worked out once per category and index size."""
+        if category not in self.by_category:
+            self.by_category[category] = np.fromiter(
+                (category in c for c in self.categories), dtype=bool, count=len(self.categories)
+            )
+        return self.by_category[category]
 
 
 @dataclass
@@ -286,10 +295,7 @@ class SearchService:
         if filters.has_code is not None:
             mask &= arrays.has_code == filters.has_code
         if filters.categories:
-            wanted = set(filters.categories)
-            mask &= np.fromiter(
-                (bool(wanted.intersection(c)) for c in arrays.categories), dtype=bool, count=len(arrays.categories)
-            )
+            mask &= np.logical_or.reduce([arrays.in_category(category) for category in filters.categories])
         for phrase in parsed.phrases:
             mask &= arrays.texts.containing(phrase.lower())
         for author in parsed.authors:

@@ -73,7 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.startup_jobs = []
     app.state.shutdown_jobs = []
     install_error_handlers(app)
-    app.add_middleware(AnonymousPageCache, ttl_s=settings.page_cache_ttl_s)
+    app.add_middleware(AnonymousPageCache, ttl_s=settings.page_cache_ttl_s, shared_cookies=frozenset({"bs_anon"}))
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     for router in _routers():
