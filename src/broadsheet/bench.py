@@ -90,7 +90,8 @@ def bench_web(
     requests: Annotated[int, typer.Option(help="Requests per path, spread over the clients.")] = 4000,
     paths: Annotated[list[str] | None, typer.Option("--path", help="Paths to load (repeatable).")] = None,
     queries: Annotated[
-        Path | None, typer.Option(help="BEIR queries.jsonl whose texts fill `{q}` in a path, a different one each time.")
+        Path | None,
+        typer.Option(help="BEIR queries.jsonl whose texts fill `{q}` in a path, a different one each time."),
     ] = None,
 ) -> None:
     """Load a running server from other processes: requests/s and p50/p95 latency per path."""
@@ -98,7 +99,9 @@ def bench_web(
 
     targets = paths or ["/", "/papers/2601.00393", "/api/daily_papers"]
     per_client = max(1, requests // clients)
-    fillers = [json.loads(line)["text"] for line in queries.read_text().splitlines() if line.strip()] if queries else None
+    fillers = (
+        [json.loads(line)["text"] for line in queries.read_text().splitlines() if line.strip()] if queries else None
+    )
     results = []
     with ProcessPoolExecutor(max_workers=clients) as pool:
         for path in targets:

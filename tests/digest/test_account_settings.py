@@ -41,8 +41,13 @@ def test_account_page_subscribes_with_confirmation_then_edits_and_cancels(
     sign_up(web, "grace")
     page = web.get("/settings/digest")
     assert page.status_code == 200 and "grace@example.org" in page.text
-    form = {"csrf_token": page_csrf(web, "/settings/digest"), "frequency": "weekly", "kind": "personal",
-            "keywords": "retrieval", "max_papers": "7"}
+    form = {
+        "csrf_token": page_csrf(web, "/settings/digest"),
+        "frequency": "weekly",
+        "kind": "personal",
+        "keywords": "retrieval",
+        "max_papers": "7",
+    }
     pending = web.post("/settings/digest", data=form)
     assert pending.status_code == 200 and "nothing is sent until you click" in pending.text
     assert _subscription(loaded_factory).status == "pending"

@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from broadsheet.db import unit_of_work
 from broadsheet.digest.delivery import acquire_run
 from broadsheet.digest.errors import RunInProgress
-from broadsheet.digest.keyword_search import SqlKeywordSearch
 from broadsheet.digest.selection import DigestPeriod
 from broadsheet.digest.tasks import send_digests
 from broadsheet.models import DigestDelivery, DigestRun, DigestSubscription, Paper
 from broadsheet.papers.trending import trending_entries
+from broadsheet.search.service import SearchService
 from broadsheet.settings import Settings
 from tests.digest.conftest import BASE_URL, add_subscriber
 from tests.fixtures.smtp import SmtpServer
@@ -105,8 +105,10 @@ def test_no_email_when_there_is_nothing_to_send(
 def test_personal_digest_has_the_best_matches_of_the_period(
     mail_settings: Settings, loaded_factory: sessionmaker[Session], smtp_server: SmtpServer
 ) -> None:
-    # The keyword stand-in (not hybrid search) until broadsheet.search.service exists.
-    search = SqlKeywordSearch(loaded_factory)
+    # The real search service; embeddings are off in tests, so it ranks with its BM25F side.
+    search = SearchService(mail_settings, loaded_factory)
+    search.sync()
+    search.ready.set()
     period = DigestPeriod("weekly", DAY)
     add_subscriber(
         loaded_factory, "di@example.org", frequency="weekly", kind="personal", keywords="video", max_papers=4
@@ -185,8 +187,12 @@ def test_personal_digest_through_the_search_service(
     search.ready.set()
     period = DigestPeriod("weekly", DAY)
     add_subscriber(
-        loaded_factory, "eve@example.org", frequency="weekly", kind="personal",
-        keywords="video generation", max_papers=5,
+        loaded_factory,
+        "eve@example.org",
+        frequency="weekly",
+        kind="personal",
+        keywords="video generation",
+        max_papers=5,
     )
     report = send_digests(mail_settings, loaded_factory, "weekly", DAY, search=search)
     assert report.sent == 1

@@ -85,8 +85,11 @@ def test_double_opt_in_then_one_click_unsubscribe(
     # A GET (a link scanner) does not unsubscribe; the mail client's RFC 8058 POST does, with no cookie.
     assert "Unsubscribe</button>" in web.get(unsubscribe_url).text
     bare = TestClient(web.app, base_url=BASE_URL)
-    one_click = bare.post(unsubscribe_url, content=b"List-Unsubscribe=One-Click",
-                          headers={"content-type": "application/x-www-form-urlencoded"})
+    one_click = bare.post(
+        unsubscribe_url,
+        content=b"List-Unsubscribe=One-Click",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert one_click.status_code == 200 and "is unsubscribed" in one_click.text
     with unit_of_work(loaded_factory) as session:
         subscription = session.scalar(select(DigestSubscription))
@@ -105,8 +108,11 @@ def test_subscribing_again_creates_nothing_new_and_reveals_nothing(
     time.sleep(0.2)
     assert len(smtp_server.to("new@example.org")) == 1, "a second request within minutes sends no second email"
 
-    json_twin = web.post("/digest/subscribe", data={"email": "new@example.org", "csrf_token": _csrf(web)},
-                         headers={"accept": "application/json"})
+    json_twin = web.post(
+        "/digest/subscribe",
+        data={"email": "new@example.org", "csrf_token": _csrf(web)},
+        headers={"accept": "application/json"},
+    )
     assert json_twin.json()["status"] == "check-your-inbox"
 
     # Once active, a later request mails the owner a manage link and leaves the preferences alone.
@@ -172,9 +178,18 @@ def test_manage_link_changes_preferences(
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
     bad = web.post(manage, data={"csrf_token": csrf, "kind": "personal", "max_papers": "5"})
     assert bad.status_code == 400 and "personal digest needs" in bad.text
-    saved = web.post(manage, data={"csrf_token": csrf, "frequency": "weekly", "kind": "personal",
-                                   "keywords": "diffusion", "categories": "cs.CV, cs.LG", "max_papers": "5"},
-                     headers={"accept": "application/json"})
+    saved = web.post(
+        manage,
+        data={
+            "csrf_token": csrf,
+            "frequency": "weekly",
+            "kind": "personal",
+            "keywords": "diffusion",
+            "categories": "cs.CV, cs.LG",
+            "max_papers": "5",
+        },
+        headers={"accept": "application/json"},
+    )
     assert saved.status_code == 200
     twin = saved.json()["subscription"]
     assert (twin["frequency"], twin["kind"], twin["max_papers"], twin["status"]) == ("weekly", "personal", 5, "active")
@@ -182,5 +197,9 @@ def test_manage_link_changes_preferences(
         subscription = session.scalar(select(DigestSubscription))
         assert subscription is not None
         assert (subscription.frequency, subscription.kind, subscription.keywords, subscription.max_papers) == (
-            "weekly", "personal", "diffusion", 5)
+            "weekly",
+            "personal",
+            "diffusion",
+            5,
+        )
         assert subscription.categories == ["cs.CV", "cs.LG"] and subscription.status == "active"

@@ -12,8 +12,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from broadsheet.digest.keyword_search import SqlKeywordSearch
 from broadsheet.papers.ingest import import_items
+from broadsheet.search.service import SearchService
 from broadsheet.sources.daily_jsonl import read_daily_jsonl
 from tests.fixtures.paths import ARXIV_CORPUS
 
@@ -36,12 +36,18 @@ def _json_feed(data: dict[str, Any]) -> feedparser.FeedParserDict:
     for item in data["items"]:
         assert item["id"] and (item.get("content_text") or item.get("content_html"))
         published = datetime.fromisoformat(item["date_published"].replace("Z", "+00:00"))
-        entries.append(feedparser.FeedParserDict(
-            title=item["title"], link=item["url"], summary=item["content_text"],
-            published_parsed=published.timetuple(), tags=[feedparser.FeedParserDict(term=t) for t in item["tags"]],
-        ))
-    return feedparser.FeedParserDict(version="json11", feed=feedparser.FeedParserDict(title=data["title"]),
-                                     entries=entries)
+        entries.append(
+            feedparser.FeedParserDict(
+                title=item["title"],
+                link=item["url"],
+                summary=item["content_text"],
+                published_parsed=published.timetuple(),
+                tags=[feedparser.FeedParserDict(term=t) for t in item["tags"]],
+            )
+        )
+    return feedparser.FeedParserDict(
+        version="json11", feed=feedparser.FeedParserDict(title=data["title"]), entries=entries
+    )
 
 
 @pytest.mark.parametrize("fmt,version", [("rss", "rss20"), ("atom", "atom10"), ("json", "json11")])
@@ -93,8 +99,11 @@ def test_search_feed_needs_the_search_service(client: TestClient, app: FastAPI) 
         unavailable = client.get("/search.json?q=diffusion")
         assert unavailable.status_code == 503 and "not available" in unavailable.json()["error"]
         assert client.get("/search.atom?q=diffusion").status_code == 503
-        # The keyword stand-in (not hybrid) shows the feed's shape until the real service is wired in.
-        app.state.search = SqlKeywordSearch(app.state.session_factory)
+        # The real search service, keyword side only (embeddings are off in tests for speed).
+        service = SearchService(app.state.settings, app.state.session_factory)
+        service.sync()
+        service.ready.set()
+        app.state.search = service
     feed = _parsed(client, "/search.atom?q=diffusion")
     assert feed.entries and "diffusion" in feed.feed.title
     assert "diffusion" in (feed.entries[0].title + feed.entries[0].summary).lower()
@@ -112,7 +121,6 @@ def test_pages_link_their_feeds(client: TestClient) -> None:
         head = html.split("</head>")[0]
         links = re.findall(r'<link rel="alternate" type="([^"]+)" title="[^"]*" href="([^"]+)"', head)
         assert ("application/rss+xml", expected) in links, (path, links)
-        assert {media for media, _ in links} == {
-            "application/rss+xml", "application/atom+xml", "application/feed+json"}
+        assert {media for media, _ in links} == {"application/rss+xml", "application/atom+xml", "application/feed+json"}
         for _, href in links:
             _parsed(client, href.replace("&amp;", "&"))

@@ -14,10 +14,24 @@ from typing import Annotated, Any
 import typer
 
 TOPICS = [
-    "diffusion models", "large language models reasoning", "vision language model", "reinforcement learning",
-    "video generation", "speculative decoding", "retrieval augmented generation", "mixture of experts",
-    "3D reconstruction gaussian splatting", "robot manipulation", "multimodal benchmark", "agents tool use",
-    "code generation", "image editing", "speech recognition", "quantization", "long context", "alignment",
+    "diffusion models",
+    "large language models reasoning",
+    "vision language model",
+    "reinforcement learning",
+    "video generation",
+    "speculative decoding",
+    "retrieval augmented generation",
+    "mixture of experts",
+    "3D reconstruction gaussian splatting",
+    "robot manipulation",
+    "multimodal benchmark",
+    "agents tool use",
+    "code generation",
+    "image editing",
+    "speech recognition",
+    "quantization",
+    "long context",
+    "alignment",
 ]
 
 
@@ -72,7 +86,6 @@ def bench_digest(
 
     from broadsheet.db import make_engine, make_session_factory, migrate, unit_of_work
     from broadsheet.digest.commands import load_search
-    from broadsheet.digest.keyword_search import SqlKeywordSearch
     from broadsheet.digest.tasks import send_digests
     from broadsheet.models import DigestSubscription
     from broadsheet.papers.ingest import import_items
@@ -109,15 +122,11 @@ def bench_digest(
                 session.execute(insert(DigestSubscription), _subscribers(subscribers, personal))
             search = load_search(settings, factory)
             search_kind = f"broadsheet.search.service ({'hybrid' if settings.embeddings_enabled else 'bm25'})"
-            if search is None:
-                search, search_kind = SqlKeywordSearch(factory), SqlKeywordSearch.name
             indexing = time.perf_counter()
             search.search("warm up", limit=1)  # the index is built before the clock starts
             index_seconds = time.perf_counter() - indexing
             started = time.perf_counter()
-            report = send_digests(
-                settings, factory, "weekly", date.fromisoformat(end), search=search
-            )
+            report = send_digests(settings, factory, "weekly", date.fromisoformat(end), search=search)
             seconds = time.perf_counter() - started
             deadline = time.monotonic() + 10
             while received.value < report.sent and time.monotonic() < deadline:

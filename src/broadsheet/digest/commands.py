@@ -17,12 +17,10 @@ digest_app = typer.Typer(help="Email digests: send a period by hand, flush queue
 log = logging.getLogger(__name__)
 
 
-def load_search(settings: Any, factory: Any) -> PaperSearch | None:
-    """The search service for personal digests, with its index built now (the CLI has no background build)."""
-    try:
-        from broadsheet.search.service import SearchService
-    except ImportError:  # a build without search
-        return None
+def load_search(settings: Any, factory: Any) -> PaperSearch:
+    """The search service for personal digests, its index built on first use (the CLI has no background build)."""
+    from broadsheet.search.service import SearchService
+
     return _IndexedOnFirstUse(SearchService(settings, factory))
 
 
@@ -61,8 +59,6 @@ def send(
         raise typer.Exit(2) from None
     factory = session_factory(settings)
     search = load_search(settings, factory)
-    if search is None:
-        console.print("[yellow]Search service not available: personal digests with a query will fail.[/yellow]")
     with progress_bar(f"{frequency} digests ending {end}", None) as progress:
         task = progress.tasks[0].id
 

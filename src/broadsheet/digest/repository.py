@@ -33,9 +33,7 @@ def subscription_of_user(session: Session, user_id: int) -> DigestSubscription |
     )
 
 
-def due_subscriptions(
-    session: Session, frequency: str, after_id: int, limit: int
-) -> Sequence[DigestSubscription]:
+def due_subscriptions(session: Session, frequency: str, after_id: int, limit: int) -> Sequence[DigestSubscription]:
     """Active subscriptions of a frequency, in id order after a cursor (so a long run pages stably)."""
     query = (
         select(DigestSubscription)
@@ -51,15 +49,11 @@ def due_subscriptions(
 
 
 def count_due(session: Session, frequency: str) -> int:
-    query = select(func.count()).where(
-        DigestSubscription.status == "active", DigestSubscription.frequency == frequency
-    )
+    query = select(func.count()).where(DigestSubscription.status == "active", DigestSubscription.frequency == frequency)
     return int(session.scalar(query) or 0)
 
 
-def deliveries_for(
-    session: Session, period_key: str, subscription_ids: Iterable[int]
-) -> dict[int, DigestDelivery]:
+def deliveries_for(session: Session, period_key: str, subscription_ids: Iterable[int]) -> dict[int, DigestDelivery]:
     ids = list(subscription_ids)
     if not ids:
         return {}
@@ -113,9 +107,7 @@ def feed_entries_of(session: Session, arxiv_ids: Iterable[str]) -> dict[str, Dai
     if not ids:
         return {}
     query = (
-        select(DailyEntry)
-        .where(DailyEntry.arxiv_id.in_(ids), DailyEntry.removed.is_(False))
-        .order_by(DailyEntry.day)
+        select(DailyEntry).where(DailyEntry.arxiv_id.in_(ids), DailyEntry.removed.is_(False)).order_by(DailyEntry.day)
     )
     return {entry.arxiv_id: entry for entry in session.scalars(query)}
 
@@ -155,9 +147,7 @@ def take_over_run(session: Session, period_key: str, old_owner: str, new_owner: 
 
 def heartbeat(session: Session, period_key: str, owner: str, now: datetime) -> bool:
     result = session.execute(
-        update(DigestRun)
-        .where(DigestRun.period_key == period_key, DigestRun.owner == owner)
-        .values(heartbeat_at=now)
+        update(DigestRun).where(DigestRun.period_key == period_key, DigestRun.owner == owner).values(heartbeat_at=now)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 

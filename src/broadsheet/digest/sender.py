@@ -42,7 +42,9 @@ class SmtpSender:
             connection: smtplib.SMTP
             if settings.smtp_security == "tls":
                 connection = smtplib.SMTP_SSL(
-                    settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_s,
+                    settings.smtp_host,
+                    settings.smtp_port,
+                    timeout=settings.smtp_timeout_s,
                     context=ssl.create_default_context(),
                 )
             else:

@@ -131,8 +131,12 @@ def subscribe(
     subscription = repository.subscription_by_email(session, email)
     if subscription is None:
         subscription = DigestSubscription(
-            email=email, status="pending", token_nonce=secrets.token_hex(8), user_id=user_id,
-            failure_count=0, created_at=now,
+            email=email,
+            status="pending",
+            token_nonce=secrets.token_hex(8),
+            user_id=user_id,
+            failure_count=0,
+            created_at=now,
         )
         _apply(subscription, preferences, now)
         session.add(subscription)
@@ -151,9 +155,7 @@ def subscribe(
     return [queue_email(session, mail.confirmation(Recipient.of(subscription))).id]
 
 
-def subscription_for_token(
-    session: Session, mail: DigestMail, purpose: Purpose, token: str
-) -> DigestSubscription:
+def subscription_for_token(session: Session, mail: DigestMail, purpose: Purpose, token: str) -> DigestSubscription:
     """The subscription a signed link names, checked against its address and nonce."""
     max_age = mail.settings.digest_confirm_hours * 3600 if purpose == "confirm" else None
     claims = mail.tokens.read(purpose, token, max_age_s=max_age)

@@ -83,12 +83,18 @@ def start_scheduler(app: FastAPI) -> None:
     options: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 3600}
     hour = settings.digest_send_hour
     scheduler.add_job(
-        _scheduled_send, CronTrigger(day_of_week="mon-fri", hour=hour, timezone=UTC), args=[app, "daily"],
-        id="digest-daily", **options,
+        _scheduled_send,
+        CronTrigger(day_of_week="mon-fri", hour=hour, timezone=UTC),
+        args=[app, "daily"],
+        id="digest-daily",
+        **options,
     )
     scheduler.add_job(
-        _scheduled_send, CronTrigger(day_of_week="sun", hour=hour, timezone=UTC), args=[app, "weekly"],
-        id="digest-weekly", **options,
+        _scheduled_send,
+        CronTrigger(day_of_week="sun", hour=hour, timezone=UTC),
+        args=[app, "weekly"],
+        id="digest-weekly",
+        **options,
     )
     scheduler.add_job(_scheduled_outbox, IntervalTrigger(minutes=1), args=[app], id="digest-outbox", **options)
     scheduler.start()
