@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_DIM = 384
 
 Precision = Literal["fp32", "bf16"]
+QueryBackend = Literal["onnx", "torch"]
 
 
 def default_model_path() -> str:
@@ -27,6 +33,9 @@ class Embedder:
 
     The model loads on first use and never touches the network (`HF_HUB_OFFLINE=1`).
     `model_id` names the model in index manifests, so vectors of different models are never mixed.
+    fp32 queries run through ONNX Runtime (`query_backend="onnx"`, about 3x faster than torch on one
+    thread), exported once from the loaded model into `cache_dir` and checked against torch at load;
+    without onnxruntime, or when the export fails or disagrees, queries fall back to torch with a warning.
     """
 
     def __init__(
@@ -38,6 +47,9 @@ class Embedder:
         batch_size: int = 32,
         threads: int | None = None,
         query_threads: int = 1,
+        query_backend: QueryBackend = "onnx",
+        cache_dir: Path | None = None,
+        query_cache_size: int = 1024,
     ) -> None:
         self.model_path = model_path
         self.model_id = model_id
@@ -48,8 +60,19 @@ class Embedder:
         # One thread per query: a 2-thread forward pass stalls whenever the other core is busy
         # (measured p95 128 ms vs 18-35 ms with one busy neighbour on 2 cores; 10 vs 15 ms idle).
         self.query_threads = query_threads
+        self.query_backend = query_backend
+        self.cache_dir = cache_dir
         self._model: Any = None
         self._lock = threading.Lock()
+        self._query_lock = threading.Lock()
+        self._onnx: Any = None  # OnnxQueryEncoder once loaded
+        self._onnx_tried = False
+        # Paging repeats the same query; cached vectors are read-only and handed out as copies.
+        self._cached_query: Callable[[str], np.ndarray] = (
+            functools.lru_cache(maxsize=query_cache_size)(self._encode_query_readonly)
+            if query_cache_size > 0
+            else self._encode_query_readonly
+        )
 
     def _load(self) -> Any:
         with self._lock:
@@ -99,6 +122,58 @@ class Embedder:
         """Embed paper texts (see `text.embedding_text`); returns float32 (n, dim), unit rows."""
         return self._encode(texts, precision or self.precision, self.batch_size, self.threads)
 
+    @property
+    def onnx_path(self) -> Path:
+        """Where the ONNX export of this model is cached."""
+        from broadsheet.search.onnx_query import default_cache_dir, export_path
+
+        model_path = self.model_path or default_model_path()
+        return export_path(self.cache_dir or default_cache_dir(), self.model_id, model_path)
+
+    @property
+    def active_query_backend(self) -> QueryBackend:
+        """The backend `encode_query` actually uses (loads the model and the ONNX export if needed)."""
+        return "onnx" if self._query_encoder() is not None else "torch"
+
+    def _query_encoder(self) -> Any:
+        """The ONNX query encoder, or None for torch (not requested, bf16 queries, or unavailable)."""
+        if self._onnx_tried:
+            return self._onnx
+        with self._query_lock:
+            if not self._onnx_tried:
+                if self.query_backend == "onnx" and self.query_precision == "fp32":
+                    self._onnx = self._load_onnx()
+                self._onnx_tried = True
+        return self._onnx
+
+    def _load_onnx(self) -> Any:
+        from broadsheet.search.onnx_query import OnnxQueryError, load_query_encoder
+
+        model = self._load()
+        try:
+            return load_query_encoder(
+                model,
+                self.onnx_path,
+                reference=lambda texts: self._encode(texts, "fp32", len(texts), self.query_threads),
+                threads=self.query_threads,
+            )
+        except OnnxQueryError as exc:
+            log.warning("query embedding falls back to torch: %s", exc)
+        except Exception as exc:  # never let the fast path break search
+            log.warning("query embedding falls back to torch: unexpected %s: %s", type(exc).__name__, exc)
+        return None
+
+    def _encode_query_uncached(self, query: str) -> np.ndarray:
+        onnx = self._query_encoder()
+        if onnx is not None:
+            return onnx.encode(query)  # type: ignore[no-any-return]
+        return self._encode([query], self.query_precision, 1, self.query_threads)[0]
+
+    def _encode_query_readonly(self, query: str) -> np.ndarray:
+        vector = self._encode_query_uncached(query)
+        vector.setflags(write=False)
+        return vector
+
     def encode_query(self, query: str) -> np.ndarray:
         """Embed one search query; returns a float32 unit vector of shape (dim,)."""
-        return self._encode([query], self.query_precision, 1, self.query_threads)[0]
+        return self._cached_query(query).copy()

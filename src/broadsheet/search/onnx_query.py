@@ -1,0 +1,214 @@
+"""Embeds one search query with ONNX Runtime, from a cached one-time ONNX export of the loaded sentence model."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# Bump when the exported graph changes (inputs, outputs, pooling), so old cache files are not picked up.
+EXPORT_FORMAT = 1
+ONNX_OPSET = 17
+MIN_COSINE = 0.9999
+# Fixed parity sentences: short, non-ASCII, and one past the 256-token limit so truncation is checked too.
+PARITY_SENTENCES = (
+    "Aspirin lowers the risk of colorectal cancer.",
+    "Naïve T-Zellen in der Milz: 免疫応答 and β-cell function (α < 0.05).",
+    " ".join(["Long abstracts are truncated to the model's maximum sequence length."] * 40),
+)
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+_CONFIG_FILES = ("config.json", "modules.json", "sentence_bert_config.json", "1_Pooling/config.json", "tokenizer.json")
+
+
+class OnnxQueryError(RuntimeError):
+    """The ONNX query path cannot be used; the caller falls back to torch."""
+
+
+def default_cache_dir() -> Path:
+    """Per-user cache directory for exported query models (`$XDG_CACHE_HOME/broadsheet/onnx`)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "broadsheet" / "onnx"
+
+
+def export_path(cache_dir: Path, model_id: str, model_path: str) -> Path:
+    """Cache file for one model: `<model-id-slug>-<hash of the weights' identity and configs>.onnx`.
+
+    The weights file is identified by name, size and mtime rather than hashed (90 MB on every start);
+    a stale or foreign file is still caught by the parity check against torch at load.
+    """
+    key: dict[str, Any] = {"format": EXPORT_FORMAT, "opset": ONNX_OPSET, "model_id": model_id}
+    root = Path(model_path)
+    if root.is_dir():
+        key["path"] = str(root.resolve())
+        for name in _WEIGHT_FILES:
+            if (root / name).is_file():
+                stat = (root / name).stat()
+                key[name] = [stat.st_size, stat.st_mtime_ns]
+        for name in _CONFIG_FILES:
+            if (root / name).is_file():
+                key[name] = hashlib.sha256((root / name).read_bytes()).hexdigest()
+    else:
+        key["path"] = model_path
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "--", model_id).strip("-.") or "model"
+    return cache_dir / f"{slug}-{digest}.onnx"
+
+
+class OnnxQueryEncoder:
+    """One query at a time through an ONNX Runtime session; `encode` is safe to call from several threads."""
+
+    def __init__(self, session: Any, tokenizer: Any, path: Path, exported: bool, export_s: float | None) -> None:
+        self.session = session
+        self.tokenizer = tokenizer  # a configured `tokenizers.Tokenizer`: encode() only reads it
+        self.path = path
+        self.exported = exported
+        self.export_s = export_s
+        self._input_names = {i.name for i in session.get_inputs()}
+
+    def encode(self, query: str) -> np.ndarray:
+        """Float32 unit vector of shape (dim,): mean pooling and L2 normalisation are inside the graph."""
+        enc = self.tokenizer.encode(query)
+        ids = np.asarray([enc.ids], dtype=np.int64)
+        feed = {
+            "input_ids": ids,
+            "attention_mask": np.ones_like(ids),
+            "token_type_ids": np.asarray([enc.type_ids], dtype=np.int64),
+        }
+        out = self.session.run(None, {k: v for k, v in feed.items() if k in self._input_names})[0]
+        return np.asarray(out[0], dtype=np.float32)
+
+
+def _query_tokenizer(model: Any) -> Any:
+    """A private copy of the fast tokenizer, truncating like the model and never padding.
+
+    Calling the `transformers` tokenizer with truncation arguments reconfigures the shared Rust
+    tokenizer on every call, which fails ("Already borrowed") under concurrent use; this copy is
+    configured once and then only read.
+    """
+    hf_tokenizer = model.tokenizer
+    if not getattr(hf_tokenizer, "is_fast", False):
+        raise OnnxQueryError("the model has no fast tokenizer")
+    tokenizer = copy.deepcopy(hf_tokenizer.backend_tokenizer)
+    direction = getattr(hf_tokenizer, "truncation_side", "right")
+    tokenizer.enable_truncation(max_length=int(model.max_seq_length), direction=direction)
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def _export(model: Any, path: Path) -> float:
+    """Export transformer + the model's own pooling/normalize modules to `path` atomically; returns seconds."""
+    import torch
+
+    class SentenceGraph(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stages = torch.nn.ModuleList(list(model))
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            transformer: Any = self.stages[0]
+            hidden = transformer.auto_model(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            features = {"token_embeddings": hidden, "attention_mask": attention_mask}
+            for module in self.stages[1:]:
+                features = module(features)
+            return features["sentence_embedding"]
+
+    # A padded batch of two, so the traced graph always applies the attention mask.
+    dummy = model.tokenize(["an example query", "a second, longer example query for padding"])
+    args = (dummy["input_ids"], dummy["attention_mask"], dummy["token_type_ids"])
+    dynamic = {name: {0: "batch", 1: "sequence"} for name in ("input_ids", "attention_mask", "token_type_ids")}
+    dynamic["sentence_embedding"] = {0: "batch"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp")
+    os.close(fd)
+    started = time.perf_counter()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python branches
+            torch.onnx.export(
+                SentenceGraph().eval(),
+                args,
+                tmp_name,
+                input_names=["input_ids", "attention_mask", "token_type_ids"],
+                output_names=["sentence_embedding"],
+                dynamic_axes=dynamic,
+                opset_version=ONNX_OPSET,
+                dynamo=False,
+            )
+        # rename is atomic: a second process sees either no file or a complete one
+        os.replace(tmp_name, path)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+    return time.perf_counter() - started
+
+
+def _session(path: Path, threads: int) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _min_cosine(encoder: OnnxQueryEncoder, reference: Callable[[Sequence[str]], np.ndarray]) -> float:
+    expected = reference(PARITY_SENTENCES)
+    got = np.stack([encoder.encode(s) for s in PARITY_SENTENCES])
+    cosine = (expected * got).sum(axis=1) / np.maximum(
+        np.linalg.norm(expected, axis=1) * np.linalg.norm(got, axis=1), 1e-12
+    )
+    return float(cosine.min())
+
+
+def load_query_encoder(
+    model: Any,
+    path: Path,
+    reference: Callable[[Sequence[str]], np.ndarray],
+    threads: int = 1,
+) -> OnnxQueryEncoder:
+    """Open the cached export at `path` (exporting it first if missing, unreadable or off), checked against torch.
+
+    `reference` embeds sentences with the torch fp32 model. Raises `OnnxQueryError` when ONNX Runtime
+    is missing or a fresh export still disagrees with torch.
+    """
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError as exc:
+        raise OnnxQueryError("onnxruntime is not installed") from exc
+    tokenizer = _query_tokenizer(model)
+    if path.is_file():
+        try:
+            encoder = OnnxQueryEncoder(_session(path, threads), tokenizer, path, exported=False, export_s=None)
+            cosine = _min_cosine(encoder, reference)
+            if cosine >= MIN_COSINE:
+                return encoder
+            log.warning("cached ONNX query model %s disagrees with torch (cosine %.6f); re-exporting", path, cosine)
+        except Exception as exc:  # a truncated or corrupt file: replace it
+            log.warning("cached ONNX query model %s is unreadable (%s); re-exporting", path, exc)
+    try:
+        export_s = _export(model, path)
+        encoder = OnnxQueryEncoder(_session(path, threads), tokenizer, path, exported=True, export_s=export_s)
+    except Exception as exc:
+        raise OnnxQueryError(f"ONNX export failed: {exc}") from exc
+    cosine = _min_cosine(encoder, reference)
+    if cosine < MIN_COSINE:
+        raise OnnxQueryError(f"ONNX export disagrees with torch (min cosine {cosine:.6f} < {MIN_COSINE})")
+    log.info("exported ONNX query model to %s in %.1f s (min cosine %.6f)", path, export_s, cosine)
+    return encoder

@@ -1,0 +1,109 @@
+"""The ONNX Runtime query path: same vectors as torch, one cached export, and a safe fallback."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from broadsheet.search.embedder import Embedder
+
+SENTENCES = [
+    "Aspirin reduces the risk of colorectal cancer.",
+    "  Über die Wirkung von β-Blockern auf 心脏 function — naïve café patients  ",
+    "x",
+    # well past the 256-token limit, so truncation must match torch
+    " ".join(["Mitochondrial dysfunction drives neurodegeneration in aged mice"] * 60),
+]
+
+
+def sharing_model(real: Embedder, **kwargs: object) -> Embedder:
+    """An embedder reusing the session's loaded model (no LRU cache, so every call really embeds)."""
+    fresh = Embedder(query_cache_size=0, **kwargs)  # type: ignore[arg-type]
+    fresh._model = real._load()
+    return fresh
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    return tmp_path / "onnx"
+
+
+def test_onnx_query_vectors_match_torch(embedder: Embedder, cache_dir: Path) -> None:
+    onnx = sharing_model(embedder, cache_dir=cache_dir)
+    torch = sharing_model(embedder, query_backend="torch")
+    assert onnx.active_query_backend == "onnx"
+    assert torch.active_query_backend == "torch"
+    assert len(embedder._load().tokenizer(SENTENCES[-1])["input_ids"]) > 256
+    for text in SENTENCES:
+        a, b = onnx.encode_query(text), torch.encode_query(text)
+        assert a.shape == b.shape == (384,) and a.dtype == np.float32
+        assert abs(float(np.linalg.norm(a)) - 1.0) < 1e-5
+        assert float(a @ b) >= 0.9999, text
+
+
+def test_export_is_cached_and_reused(embedder: Embedder, cache_dir: Path) -> None:
+    first = sharing_model(embedder, cache_dir=cache_dir)
+    assert first.active_query_backend == "onnx"
+    assert first._onnx.exported
+    path = first.onnx_path
+    assert path.parent == cache_dir and path.is_file()
+    assert [p.name for p in cache_dir.iterdir()] == [path.name]  # no temp file left behind
+    written = path.stat().st_mtime_ns
+
+    second = sharing_model(embedder, cache_dir=cache_dir)
+    assert second.active_query_backend == "onnx"
+    assert not second._onnx.exported
+    assert path.stat().st_mtime_ns == written
+    assert float(first.encode_query(SENTENCES[0]) @ second.encode_query(SENTENCES[0])) > 0.99999
+
+
+def test_corrupt_cache_file_is_replaced(embedder: Embedder, cache_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    onnx = sharing_model(embedder, cache_dir=cache_dir)
+    cache_dir.mkdir(parents=True)
+    onnx.onnx_path.write_bytes(b"half-written model\x00" * 100)
+    with caplog.at_level(logging.WARNING):
+        assert onnx.active_query_backend == "onnx"
+    assert "unreadable" in caplog.text
+    assert onnx._onnx.exported
+    assert not onnx.onnx_path.read_bytes().startswith(b"half-written")
+    torch = sharing_model(embedder, query_backend="torch")
+    assert float(onnx.encode_query(SENTENCES[1]) @ torch.encode_query(SENTENCES[1])) >= 0.9999
+
+
+def test_without_onnxruntime_queries_fall_back_to_torch(
+    embedder: Embedder, cache_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
+    fallback = sharing_model(embedder, cache_dir=cache_dir)
+    with caplog.at_level(logging.WARNING):
+        vector = fallback.encode_query(SENTENCES[0])
+    assert fallback.active_query_backend == "torch"
+    assert "falls back to torch" in caplog.text
+    assert not cache_dir.exists()
+    torch = sharing_model(embedder, query_backend="torch")
+    assert float(vector @ torch.encode_query(SENTENCES[0])) >= 0.9999
+
+
+def test_repeated_query_is_served_from_cache_without_sharing_state(embedder: Embedder, cache_dir: Path) -> None:
+    cached = Embedder(cache_dir=cache_dir, query_cache_size=4)
+    cached._model = embedder._load()
+    first = cached.encode_query("p53 mutations in breast cancer")
+    first[:] = 0  # a caller scribbling on its vector must not poison the cache
+    again = cached.encode_query("p53 mutations in breast cancer")
+    assert abs(float(np.linalg.norm(again)) - 1.0) < 1e-5
+    assert again.flags.writeable
+    assert cached._cached_query.cache_info().hits == 1  # type: ignore[attr-defined]
+
+
+def test_concurrent_queries_get_the_same_vectors_as_serial_ones(embedder: Embedder, cache_dir: Path) -> None:
+    onnx = sharing_model(embedder, cache_dir=cache_dir)
+    serial = [onnx.encode_query(text) for text in SENTENCES]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        concurrent = list(pool.map(onnx.encode_query, SENTENCES * 8))
+    for i, vector in enumerate(concurrent):
+        np.testing.assert_allclose(vector, serial[i % len(SENTENCES)], atol=1e-6)
