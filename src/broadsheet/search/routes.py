@@ -88,6 +88,7 @@ def _search(
     p: int,
     limit: int,
     mode: str | None,
+    highlight: bool = True,
 ) -> dict[str, Any]:
     service = search_service(request)
     if mode not in (None, "hybrid", "bm25", "dense"):
@@ -102,7 +103,7 @@ def _search(
         return context
     hits = service.run(parsed, filters, limit=limit + 1, offset=p * limit, mode=mode)  # type: ignore[arg-type]
     context["has_more"] = len(hits) > limit
-    context.update(results_context(session, service, hits[:limit]))
+    context.update(results_context(session, service, hits[:limit], highlight=highlight))
     return context
 
 
@@ -146,7 +147,7 @@ def api_search(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     mode: Mode = None,
 ) -> list[dict[str, Any]]:
-    context = _search(request, session, q, category, date_from, date_until, has_code, p, limit, mode)
+    context = _search(request, session, q, category, date_from, date_until, has_code, p, limit, mode, highlight=False)
     if "paper_id" in context:
         paper = repository.get_paper(session, context["paper_id"])
         if paper is None:
