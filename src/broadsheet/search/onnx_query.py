@@ -128,7 +128,9 @@ def _export(model: Any, path: Path) -> float:
             return features["sentence_embedding"]
 
     # A padded batch of two, so the traced graph always applies the attention mask.
-    dummy = model.tokenize(["an example query", "a second, longer example query for padding"])
+    dummy = model.tokenizer(
+        ["an example query", "a second, longer example query for padding"], padding=True, return_tensors="pt"
+    )
     args = (dummy["input_ids"], dummy["attention_mask"], dummy["token_type_ids"])
     dynamic = {name: {0: "batch", 1: "sequence"} for name in ("input_ids", "attention_mask", "token_type_ids")}
     dynamic["sentence_embedding"] = {0: "batch"}
