@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date
@@ -264,7 +265,19 @@ def index_rebuild() -> None:
 
         report = service.sync(on_progress=advance)
     if service.searcher.vectors is not None:
-        service.searcher.vectors.save(settings.index_dir / "vectors")
+        # A rebuild replaces the directory whole: written beside it, then swapped in.
+        target = settings.index_dir / "vectors"
+        fresh = settings.index_dir / "vectors.new"
+        shutil.rmtree(fresh, ignore_errors=True)
+        service.searcher.vectors.save(fresh)
+        if target.exists():
+            old = settings.index_dir / "vectors.old"
+            shutil.rmtree(old, ignore_errors=True)
+            target.rename(old)
+            fresh.rename(target)
+            shutil.rmtree(old)
+        else:
+            fresh.rename(target)
     console.print(
         f"Indexed {report.indexed} papers: {report.reused_vectors} stored vectors reused, {report.embedded} embedded."
     )
