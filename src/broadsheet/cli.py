@@ -12,10 +12,13 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from sqlalchemy.orm import Session, sessionmaker
 
 from broadsheet.db import make_engine, make_session_factory, migrate
 from broadsheet.papers.ingest import ImportReport, import_items
+from broadsheet.search.service import SearchService
 from broadsheet.settings import Settings
+from broadsheet.sources.http import HttpSettings, PoliteClient
 from broadsheet.sources.records import SourceItem
 
 app = typer.Typer(help="Broadsheet: a self-hosted daily papers site.", no_args_is_help=True)
@@ -35,7 +38,7 @@ def load_settings() -> Settings:
         raise typer.Exit(2) from None
 
 
-def session_factory(settings: Settings):  # type: ignore[no-untyped-def]
+def session_factory(settings: Settings) -> sessionmaker[Session]:
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
     return make_session_factory(engine)
@@ -131,8 +134,7 @@ def import_arxiv_snapshot(
     run_import(load_settings(), _chain(_existing(paths), lambda p: read_snapshot(p, limit=limit)), "arxiv-snapshot")
 
 
-def _client(settings: Settings, delay: float | None):  # type: ignore[no-untyped-def]
-    from broadsheet.sources.http import HttpSettings, PoliteClient
+def _client(settings: Settings, delay: float | None) -> PoliteClient:
 
     return PoliteClient(
         HttpSettings(
@@ -247,9 +249,7 @@ def serve(
     uvicorn.run(create_app(settings), host=host, port=port, access_log=access_log)
 
 
-def _search_service(settings: Settings):  # type: ignore[no-untyped-def]
-    from broadsheet.search.service import SearchService
-
+def _search_service(settings: Settings) -> SearchService:
     return SearchService(settings, session_factory(settings))
 
 

@@ -39,10 +39,7 @@ def trending_entries(
         .where(DailyEntry.removed.is_(False), DailyEntry.day >= start, DailyEntry.day <= end)
     )
     rows = [(entry, paper) for entry, paper in session.execute(query)]
-    reference = (
-        now or max(datetime.combine(end, time(23, 59), tzinfo=UTC), *(entry_time(e) for e, _ in rows))
-        if rows
-        else datetime.now(UTC)
-    )
+    # Ages are measured from the end of the window (or the latest entry), so a past window ranks as it did then.
+    reference = now or max([datetime.combine(end, time(23, 59), tzinfo=UTC), *(entry_time(e) for e, _ in rows)])
     rows.sort(key=lambda row: trending_score(row[1].upvotes, entry_time(row[0]), reference), reverse=True)
     return rows[offset : offset + limit], len(rows)
