@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.background import BackgroundTask
 
@@ -41,9 +41,18 @@ def respond(
     return response
 
 
-def _form_preferences(
-    frequency: str, kind: str, keywords: str, categories: str, saved_search: str, max_papers: str
+Field = Annotated[str, Form()]
+
+
+def preferences_form(
+    frequency: Field = "daily",
+    kind: Field = "trending",
+    keywords: Field = "",
+    categories: Field = "",
+    saved_search: Field = "",
+    max_papers: Field = "10",
 ) -> service.Preferences:
+    """The digest preference fields shared by the subscribe box, the emailed manage page and account settings."""
     return service.parse_preferences(
         frequency=frequency,
         kind=kind,
@@ -54,7 +63,7 @@ def _form_preferences(
     )
 
 
-Field = Annotated[str, Form()]
+PreferencesForm = Annotated[service.Preferences, Depends(preferences_form)]
 
 
 @router.post("/digest/subscribe", summary="Ask for digests (double opt-in: a confirmation email is sent)")
@@ -62,14 +71,8 @@ def subscribe(
     request: Request,
     session: DbSession,
     email: Field,
-    frequency: Field = "daily",
-    kind: Field = "trending",
-    keywords: Field = "",
-    categories: Field = "",
-    saved_search: Field = "",
-    max_papers: Field = "10",
+    preferences: PreferencesForm,
 ) -> Response:
-    preferences = _form_preferences(frequency, kind, keywords, categories, saved_search, max_papers)
     ids = service.subscribe(session, _mail(request), email, preferences)
     # The same answer whether the address was new, pending or already subscribed.
     context = {
@@ -113,15 +116,9 @@ def manage(
     request: Request,
     session: DbSession,
     token: Token,
-    frequency: Field = "daily",
-    kind: Field = "trending",
-    keywords: Field = "",
-    categories: Field = "",
-    saved_search: Field = "",
-    max_papers: Field = "10",
+    preferences: PreferencesForm,
 ) -> Response:
     subscription = service.subscription_for_token(session, _mail(request), "manage", token)
-    preferences = _form_preferences(frequency, kind, keywords, categories, saved_search, max_papers)
     service.update_preferences(session, subscription, preferences, activate=True)
     context = _linked_context(request, subscription, token, saved=True)
     return respond(request, "digest/manage.html", context)
@@ -147,16 +144,10 @@ def account_page(request: Request, session: DbSession) -> Response:
 def account_save(
     request: Request,
     session: DbSession,
-    frequency: Field = "daily",
-    kind: Field = "trending",
-    keywords: Field = "",
-    categories: Field = "",
-    saved_search: Field = "",
-    max_papers: Field = "10",
+    preferences: PreferencesForm,
     action: Field = "save",
 ) -> Response:
     user = _signed_in_user(request)
-    preferences = _form_preferences(frequency, kind, keywords, categories, saved_search, max_papers)
     subscription = repository.subscription_of_user(session, user.id)
     ids: list[int] = []
     if action == "unsubscribe" and subscription is not None:
