@@ -62,4 +62,4 @@ def client(app: FastAPI) -> Iterator[TestClient]:
         yield test_client
 
 
-pytest_plugins = ["tests.fixtures.browser", "tests.fixtures.postgres"]
+pytest_plugins = ["tests.fixtures.browser", "tests.fixtures.postgres", "tests.fixtures.replay"]

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -18,6 +15,7 @@ from broadsheet.web.app import create_app
 from tests.community.conftest import new_client, page_csrf, sign_up
 from tests.fixtures.app import make_settings
 from tests.fixtures.paths import SHARED_DATA
+from tests.fixtures.replay import ReplayServer, Reply
 
 RECORDED = SHARED_DATA / "arxiv" / "api_atom" / "arxiv_api_atom_id_list_1601.00001_2020-09-04.xml"
 EMPTY_FEED = b"""<?xml version="1.0" encoding="UTF-8"?>
@@ -29,27 +27,16 @@ EMPTY_FEED = b"""<?xml version="1.0" encoding="UTF-8"?>
 
 
 @pytest.fixture
-def arxiv_api() -> Iterator[str]:
+def arxiv_api(replay_server: ReplayServer) -> str:
     """A local stand-in for export.arxiv.org: the recorded answer for 1601.00001, an empty feed otherwise."""
     recorded = RECORDED.read_bytes()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-            body = recorded if "1601.00001" in self.path else EMPTY_FEED
-            self.send_response(200)
-            self.send_header("Content-Type", "application/atom+xml")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/api/query"
-    server.shutdown()
+    replay_server.respond_with(
+        lambda seen: Reply(
+            recorded if "1601.00001" in seen.query.get("id_list", "") else EMPTY_FEED,
+            content_type="application/atom+xml",
+        )
+    )
+    return replay_server.url + "/api/query"
 
 
 def submit(client: TestClient, raw: str) -> tuple[int, str]:

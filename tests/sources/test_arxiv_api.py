@@ -19,8 +19,7 @@ from broadsheet.sources.arxiv_api import (
 from broadsheet.sources.errors import ArxivApiError, MalformedResponse
 from broadsheet.sources.http import PoliteClient
 from broadsheet.sources.records import InvalidArxivId, PaperRecord, RecordProblem
-
-from .conftest import ReplayServer, Reply, Responder, SeenRequest
+from tests.fixtures.replay import ReplayServer, Reply, Responder, SeenRequest
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 OPENSEARCH = "{http://a9.com/-/spec/opensearch/1.1/}"

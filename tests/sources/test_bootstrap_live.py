@@ -12,7 +12,7 @@ from broadsheet.db import make_engine, make_session_factory, migrate
 from broadsheet.models import DailyEntry, Paper
 from broadsheet.papers.bootstrap import load_real_papers
 from tests.fixtures.app import make_settings
-from tests.sources.conftest import ReplayServer, Reply
+from tests.fixtures.replay import ReplayServer, Reply
 
 RECORDED = "arxiv/api_atom/arxiv_api_atom_query_cs.RO_neural_2025-10-17.xml"
 

@@ -8,8 +8,9 @@ import pytest
 
 from broadsheet.sources.errors import MalformedResponse, SourceHttpError, SourceUnavailable
 from broadsheet.sources.http import HttpSettings, PoliteClient
+from tests.fixtures.replay import ReplayServer, Reply
 
-from .conftest import RecordedSleeps, ReplayServer, Reply
+from .conftest import RecordedSleeps
 
 
 def test_503_with_retry_after_waits_that_long_then_succeeds(

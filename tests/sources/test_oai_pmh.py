@@ -14,8 +14,9 @@ from broadsheet.sources.errors import MalformedResponse, OaiProtocolError
 from broadsheet.sources.http import PoliteClient
 from broadsheet.sources.oai_pmh import OaiPage, harvest_oai, records_from_oai_xml
 from broadsheet.sources.records import DeletedRecord, PaperRecord, PaperVersion, RecordProblem, SourceItem
+from tests.fixtures.replay import ReplayServer, Reply
 
-from .conftest import RecordedSleeps, ReplayServer, Reply
+from .conftest import RecordedSleeps
 
 DC_PAGE = "oai_ListRecords_oai_dc_set-cs_from-2024-01-25_resumptionToken.xml"
 HEP_EX = "oai_ListRecords_arXiv_set-physics-hep-ex_2017-12-14.xml"
