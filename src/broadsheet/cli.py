@@ -300,28 +300,26 @@ def index_import_vectors(
     console.print(f"Stored {stored} vectors from {directory}.")
 
 
-def _mount_optional() -> None:
-    """Commands of concepts that add their own (search index, benchmarks, users, digests)."""
+def _mount_concept_commands() -> None:
+    """Command groups that live with their concepts: benchmarks, the search index, users, digests."""
     from broadsheet.bench import bench_app
+    from broadsheet.community.cli import user_app
+    from broadsheet.digest.bench import bench_digest
+    from broadsheet.digest.commands import digest_app
     from broadsheet.search.commands import bench_app as search_bench_app
     from broadsheet.search.commands import index_app
 
     bench_app.registered_commands.extend(search_bench_app.registered_commands)
+    bench_app.command("digest")(bench_digest)
     index_app.command("rebuild")(index_rebuild)
     index_app.command("import-vectors")(index_import_vectors)
-    app.add_typer(index_app, name="index")
-    from broadsheet.community.cli import user_app
-
     app.add_typer(bench_app, name="bench")
+    app.add_typer(index_app, name="index")
     app.add_typer(user_app, name="user")
-    from broadsheet.digest.bench import bench_digest
-    from broadsheet.digest.commands import digest_app
-
     app.add_typer(digest_app, name="digest")
-    bench_app.command("digest")(bench_digest)
 
 
-_mount_optional()
+_mount_concept_commands()
 
 
 def main() -> None:

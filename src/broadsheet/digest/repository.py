@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Text, and_, cast, func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from broadsheet.models import (
@@ -110,25 +110,6 @@ def feed_entries_of(session: Session, arxiv_ids: Iterable[str]) -> dict[str, Dai
         select(DailyEntry).where(DailyEntry.arxiv_id.in_(ids), DailyEntry.removed.is_(False)).order_by(DailyEntry.day)
     )
     return {entry.arxiv_id: entry for entry in session.scalars(query)}
-
-
-def newest_in_categories(
-    session: Session, categories: list[str], start: datetime, end: datetime, limit: int
-) -> list[str]:
-    """Papers published in a window whose categories include any of these, newest first."""
-    text = cast(Paper.categories, Text)
-    matches = [text.like(f'%"{_escape_like(cat)}"%', escape="\\") for cat in categories]
-    query = (
-        select(Paper.arxiv_id)
-        .where(Paper.published_at >= start, Paper.published_at <= end, or_(*matches))
-        .order_by(Paper.published_at.desc(), Paper.arxiv_id)
-        .limit(limit)
-    )
-    return list(session.scalars(query))
-
-
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def run_of(session: Session, period_key: str) -> DigestRun | None:

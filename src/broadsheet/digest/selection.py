@@ -9,9 +9,9 @@ from typing import Literal, Protocol
 
 from sqlalchemy.orm import Session
 
-from broadsheet.digest import repository
 from broadsheet.errors import BroadsheetError, InvalidInput
 from broadsheet.models import DigestSubscription
+from broadsheet.papers import repository as papers_repository
 from broadsheet.papers.trending import trending_entries
 
 Frequency = Literal["daily", "weekly"]
@@ -163,7 +163,7 @@ class PaperPicker:
         elif categories:
             wanted = set(categories)
             in_trending = [a for a in self.trending(session) if wanted & set(self._categories_of.get(a, []))]
-            newest = repository.newest_in_categories(
+            newest = papers_repository.newest_in_categories(
                 session, list(categories), self._period.published_from, self._period.published_until, CANDIDATES
             )
             found = list(dict.fromkeys(in_trending + newest))

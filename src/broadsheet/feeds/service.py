@@ -82,19 +82,14 @@ def trending_feed(session: Session, settings: Settings) -> FeedDocument:
 
 
 def category_feed(session: Session, settings: Settings, category: str) -> FeedDocument:
-    if not category or len(category) > 32 or not all(c.isalnum() or c in ".-_" for c in category):
-        raise InvalidInput(f"category: expected an arXiv category like cs.CL, got {category[:40]!r}")
-    ids = digest_repository.newest_in_categories(
-        session, [category], datetime(1990, 1, 1, tzinfo=UTC), datetime.now(UTC), FEED_LIMIT
-    )
-    papers = digest_repository.papers_by_id(session, ids)
+    papers = papers_service.category_listing(session, category, page=0, limit=FEED_LIMIT)[:FEED_LIMIT]
     base = settings.base_url.rstrip("/")
     return FeedDocument(
         title=f"{settings.site_name} · {category}",
         description=f"The newest papers in {category}.",
         page_url=f"{base}/category/{category}",
         self_url="",
-        items=_items(base, ((None, papers[a]) for a in ids if a in papers)),
+        items=_items(base, ((None, paper) for paper in papers)),
     )
 
 

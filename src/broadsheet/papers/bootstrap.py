@@ -12,6 +12,11 @@ from broadsheet.db import unit_of_work
 from broadsheet.papers import repository
 from broadsheet.papers.ingest import ImportReport, import_items
 from broadsheet.settings import Settings
+from broadsheet.sources.arxiv_api import search_arxiv
+from broadsheet.sources.daily_jsonl import read_daily_jsonl
+from broadsheet.sources.hf_daily import read_hf_daily
+from broadsheet.sources.http import HttpSettings, PoliteClient
+from broadsheet.sources.records import DailyAppearance, PaperRecord
 
 ARXIV_CORPUS = Path("arxiv/daily_arxiv_cs/arxiv_cs_CV_CL_AI_2025-03_to_2026-07.dedup.jsonl.gz")
 HF_DAILY = Path("hf_daily/senmo996_daily")
@@ -34,9 +39,6 @@ def load_real_papers(settings: Settings, factory: sessionmaker[Session], console
         return None
     sources = shared_sources(settings)
     if sources is not None:
-        from broadsheet.sources.daily_jsonl import read_daily_jsonl
-        from broadsheet.sources.hf_daily import read_hf_daily
-
         corpus, daily = sources
         console.print(f"Loading the arXiv catalogue from {corpus} …")
         report = import_items(factory, read_daily_jsonl(corpus), batch_size=settings.import_batch_size)
@@ -60,9 +62,6 @@ def load_real_papers(settings: Settings, factory: sessionmaker[Session], console
 
 def harvest_recent(settings: Settings, factory: sessionmaker[Session], per_category: int = 200) -> ImportReport:
     """Recent papers from the arXiv API; each one also enters the feed of its first-version day."""
-    from broadsheet.sources.arxiv_api import search_arxiv
-    from broadsheet.sources.http import HttpSettings, PoliteClient
-    from broadsheet.sources.records import DailyAppearance, PaperRecord
 
     since = datetime.now(UTC) - timedelta(days=7)
     report = ImportReport()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 
-from sqlalchemy import Select, Text, cast, func, select
+from sqlalchemy import ColumnElement, Select, Text, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from broadsheet.models import DailyEntry, Paper, PaperVersionRow
@@ -93,14 +93,36 @@ def count_feed_entries(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(DailyEntry)) or 0
 
 
+def _listing_any_of(categories: Sequence[str]) -> ColumnElement[bool]:
+    """Papers whose category list names any of `categories` (the JSON list is matched as text)."""
+    text = cast(Paper.categories, Text)
+    return or_(*(text.like(f'%"{_escape_like(category)}"%', escape="\\") for category in categories))
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def category_papers(session: Session, category: str, *, offset: int, limit: int) -> list[Paper]:
-    """Newest papers listing `category` among their categories (the JSON list is matched as text)."""
-    escaped = category.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    """Newest papers listing `category` among their categories."""
     query = (
         select(Paper)
-        .where(cast(Paper.categories, Text).like(f'%"{escaped}"%', escape="\\"))
+        .where(_listing_any_of([category]))
         .order_by(Paper.published_at.desc().nulls_last(), Paper.arxiv_id.desc())
         .offset(offset)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def newest_in_categories(
+    session: Session, categories: Sequence[str], start: datetime, end: datetime, limit: int
+) -> list[str]:
+    """Ids of papers published in a window whose categories include any of these, newest first."""
+    query = (
+        select(Paper.arxiv_id)
+        .where(Paper.published_at >= start, Paper.published_at <= end, _listing_any_of(categories))
+        .order_by(Paper.published_at.desc(), Paper.arxiv_id)
         .limit(limit)
     )
     return list(session.scalars(query))

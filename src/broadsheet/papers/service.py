@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from broadsheet.errors import InvalidInput, NotFound
 from broadsheet.models import DailyEntry, Paper, PaperVersionRow
 from broadsheet.papers import repository
+from broadsheet.papers.trending import trending_entries
 from broadsheet.sources.records import InvalidArxivId, split_arxiv_id
 
 PeriodKind = Literal["day", "week", "month"]
@@ -144,8 +145,6 @@ def daily_feed(
     if period is None:
         return FeedPage(None, [], 0, page, limit, sort)
     if sort == "trending":
-        from broadsheet.papers.trending import trending_entries
-
         entries, total = trending_entries(session, period.start, period.end, offset=page * limit, limit=limit)
     else:
         entries, total = repository.feed_entries(

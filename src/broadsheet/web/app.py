@@ -76,29 +76,33 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(AnonymousPageCache, ttl_s=settings.page_cache_ttl_s, shared_cookies=frozenset({"bs_anon"}))
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
-    for router in _routers():
-        app.include_router(router)
-    from broadsheet.community import install as install_community
-
-    install_community(app)
-    from broadsheet.digest.tasks import install as install_digest
-    from broadsheet.feeds.routes import install as install_feeds
-
-    install_digest(app)
-    install_feeds(app)
-    from broadsheet.search.tasks import install as install_search
-
-    install_search(app)
+    _install_concepts(app)
     return app
 
 
-def _routers() -> list[APIRouter]:
-    """Every concept's routes; the paper routes come last since `/papers/{id:path}` matches widely."""
-    from broadsheet.community import routers as community_routers
-    from broadsheet.digest.routes import router as digest_router
-    from broadsheet.feeds.routes import router as feeds_router
-    from broadsheet.papers.routes import category_router
-    from broadsheet.papers.routes import router as papers_router
-    from broadsheet.search.routes import router as search_router
+def _install_concepts(app: FastAPI) -> None:
+    """Every concept's routes, middleware, page hooks and background jobs.
 
-    return [category_router, *community_routers(), digest_router, feeds_router, search_router, papers_router]
+    Imported here rather than at the top because the concepts' routes import this module's helpers.
+    The paper routes come last since `/papers/{id:path}` matches widely.
+    """
+    from broadsheet import community
+    from broadsheet.digest import routes as digest_routes
+    from broadsheet.digest import tasks as digest_tasks
+    from broadsheet.feeds import routes as feeds_routes
+    from broadsheet.papers import routes as papers_routes
+    from broadsheet.search import routes as search_routes
+    from broadsheet.search import tasks as search_tasks
+
+    routers: list[APIRouter] = [
+        papers_routes.category_router,
+        *community.routers(),
+        digest_routes.router,
+        feeds_routes.router,
+        search_routes.router,
+        papers_routes.router,
+    ]
+    for router in routers:
+        app.include_router(router)
+    for install in (community.install, digest_tasks.install, feeds_routes.install, search_tasks.install):
+        install(app)
