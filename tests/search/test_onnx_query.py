@@ -11,6 +11,10 @@ import numpy as np
 import pytest
 
 from broadsheet.search.embedder import Embedder
+from broadsheet.search.engine import HybridSearcher
+from broadsheet.search.metrics import evaluate
+from broadsheet.search.onnx_query import int8_path
+from tests.search.conftest import SciFactSubset
 
 SENTENCES = [
     "Aspirin reduces the risk of colorectal cancer.",
@@ -107,3 +111,42 @@ def test_concurrent_queries_get_the_same_vectors_as_serial_ones(embedder: Embedd
         concurrent = list(pool.map(onnx.encode_query, SENTENCES * 8))
     for i, vector in enumerate(concurrent):
         np.testing.assert_allclose(vector, serial[i % len(SENTENCES)], atol=1e-6)
+
+
+def test_int8_query_model_is_quantised_once_and_stays_close_to_torch(embedder: Embedder, cache_dir: Path) -> None:
+    first = sharing_model(embedder, cache_dir=cache_dir, query_precision="int8")
+    assert first.active_query_backend == "onnx"
+    assert first._onnx.precision == "int8" and first._onnx.exported
+    int8_file, fp32_file = int8_path(first.onnx_path), first.onnx_path
+    assert first._onnx.path == int8_file
+    assert sorted(p.name for p in cache_dir.iterdir()) == sorted([fp32_file.name, int8_file.name])
+    # int8 MatMul weights take a quarter of the bytes; the word embedding table stays fp32
+    assert int8_file.stat().st_size < fp32_file.stat().st_size * 0.7
+    torch = sharing_model(embedder, query_backend="torch")
+    for text in SENTENCES:
+        cosine = float(first.encode_query(text) @ torch.encode_query(text))
+        assert 0.98 <= cosine < 0.99999, text  # quantised (not the fp32 graph), yet the same direction
+
+    second = sharing_model(embedder, cache_dir=cache_dir, query_precision="int8")
+    assert second.active_query_backend == "onnx" and not second._onnx.exported
+    np.testing.assert_allclose(second.encode_query(SENTENCES[0]), first.encode_query(SENTENCES[0]), atol=1e-6)
+
+
+def test_corrupt_int8_file_is_quantised_again(embedder: Embedder, cache_dir: Path) -> None:
+    sharing_model(embedder, cache_dir=cache_dir, query_precision="int8").encode_query("warm")
+    broken = sharing_model(embedder, cache_dir=cache_dir, query_precision="int8")
+    int8_path(broken.onnx_path).write_bytes(b"\x00not a model" * 64)
+    assert broken.active_query_backend == "onnx"
+    assert broken._onnx.precision == "int8" and broken._onnx.exported
+
+
+def test_int8_queries_rank_scifact_like_fp32(embedder: Embedder, scifact: SciFactSubset, cache_dir: Path) -> None:
+    scores = {}
+    for precision in ("fp32", "int8"):
+        searcher = HybridSearcher(sharing_model(embedder, cache_dir=cache_dir, query_precision=precision))
+        searcher.add(scifact.papers, vectors=scifact.vectors)
+        for mode in ("dense", "hybrid"):
+            run = {q: {h.doc_id: h.score for h in searcher.search(t, 10, mode)} for q, t in scifact.queries.items()}
+            scores[precision, mode] = evaluate(run, scifact.qrels)["ndcg@10"]
+    for mode in ("dense", "hybrid"):
+        assert abs(scores["int8", mode] - scores["fp32", mode]) <= 0.01, scores

@@ -41,6 +41,7 @@ def search_command(
     dense_weight: Annotated[float, typer.Option(help="weight of the semantic side")] = DEFAULT_FUSION.dense_weight,
     depth: Annotated[int, typer.Option(help="candidates per side before fusion")] = DEFAULT_FUSION.depth,
     precision: Annotated[str, typer.Option(help="document embedding precision: bf16 or fp32")] = "bf16",
+    query_precision: Annotated[str, typer.Option(help="query embedding: int8 (the site's default) or fp32")] = "int8",
     ann_threshold: Annotated[int, typer.Option(help="live vectors beyond which HNSW is used")] = 50_000,
 ) -> None:
     """Build a temporary index, run every judged query; the last line is one JSON object."""
@@ -50,6 +51,8 @@ def search_command(
         raise typer.BadParameter("fusion must be zscore, minmax, bounded, bounded_raw or rrf", param_hint="--fusion")
     if precision not in ("bf16", "fp32"):
         raise typer.BadParameter("precision must be bf16 or fp32", param_hint="--precision")
+    if query_precision not in ("int8", "fp32"):
+        raise typer.BadParameter("query precision must be int8 or fp32", param_hint="--query-precision")
     params = FusionParams(method=fusion, dense_weight=dense_weight, depth=depth)  # type: ignore[arg-type]
     try:
         result = bench.bench_search(
@@ -59,7 +62,11 @@ def search_command(
             mode=mode,  # type: ignore[arg-type]
             vectors_dirs=vectors or [],
             extra_corpora=extra_corpus or [],
-            embedder=Embedder(precision=precision) if mode != "bm25" else None,  # type: ignore[arg-type]
+            embedder=(
+                Embedder(precision=precision, query_precision=query_precision)  # type: ignore[arg-type]
+                if mode != "bm25"
+                else None
+            ),
             fusion=params,
             ann_threshold=ann_threshold,
             log=_log,

@@ -194,8 +194,18 @@ class HybridSearcher:
             return allowed
         return self.mask_for(allowed)
 
-    def search(self, query: str, k: int = 10, mode: Mode = "hybrid", allowed: Allowed = None) -> list[SearchHit]:
-        """Rank papers for `query`; `allowed` (doc ids or a slot mask) restricts the candidates exactly."""
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        mode: Mode = "hybrid",
+        allowed: Allowed = None,
+        query_vector: np.ndarray | None = None,
+    ) -> list[SearchHit]:
+        """Rank papers for `query`; `allowed` (doc ids or a slot mask) restricts the candidates exactly.
+
+        `query_vector` is the query already embedded by this searcher's embedder (embedded here if None).
+        """
         if mode not in ("bm25", "dense", "hybrid"):
             raise ValueError(f"mode must be bm25, dense or hybrid, not {mode!r}")
         if mode != "bm25" and (self.vectors is None or self.embedder is None):
@@ -205,23 +215,26 @@ class HybridSearcher:
         if mode == "bm25":
             lex = self.lexical.score_all(terms)
             slots, scores = top_k(lex, k, self.lexical.candidates(lex, mask))
-        elif mode == "dense":
-            assert self.vectors is not None and self.embedder is not None
-            slots, scores = self.vectors.search(self.embedder.encode_query(query), k, mask)
         else:
-            slots, scores = self._hybrid(query, terms, k, mask)
+            assert self.vectors is not None and self.embedder is not None
+            qvec = self.embedder.encode_query(query) if query_vector is None else query_vector
+            if mode == "dense":
+                slots, scores = self.vectors.search(qvec, k, mask)
+            else:
+                slots, scores = self._hybrid(qvec, terms, k, mask)
         matched = self.lexical.matched_terms(terms, slots)
         return [
             SearchHit(self.ids[s], float(sc), m)
             for s, sc, m in zip(slots.tolist(), scores.tolist(), matched, strict=True)
         ]
 
-    def _hybrid(self, query: str, terms: list[str], k: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        assert self.vectors is not None and self.embedder is not None
+    def _hybrid(
+        self, qvec: np.ndarray, terms: list[str], k: int, mask: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        assert self.vectors is not None
         depth = max(self.fusion.depth, k)
         lex_all = self.lexical.score_all(terms)
         lex_rows, lex_top = top_k(lex_all, depth, self.lexical.candidates(lex_all, mask))
-        qvec = self.embedder.encode_query(query)
         dense_rows, dense_top = self.vectors.search(qvec, depth, mask)
         union = np.union1d(lex_rows, dense_rows)
         if union.size == 0:

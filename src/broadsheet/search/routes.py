@@ -39,13 +39,13 @@ def _date(value: str | None, name: str) -> date | None:
 
 def marked(text: str, spans: list[tuple[int, int]]) -> Markup:
     """`text` escaped, with the given spans wrapped in <mark>."""
-    out, last = [], 0
+    out: list[str] = []
+    last = 0
     for start, end in spans:
-        out.append(escape(text[last:start]))
-        out.append(Markup("<mark>") + escape(text[start:end]) + Markup("</mark>"))
+        out += (escape(text[last:start]), "<mark>", escape(text[start:end]), "</mark>")
         last = end
     out.append(escape(text[last:]))
-    return Markup("").join(out)
+    return Markup("".join(out))  # every piece of `text` went through escape() above
 
 
 def results_context(
@@ -53,6 +53,9 @@ def results_context(
 ) -> dict[str, Any]:
     papers = repository.get_papers(session, [hit.arxiv_id for hit in hits])
     items, highlights = [], {}
+    # Every query term found in any hit: a word of a card carrying one of these stems is in that
+    # hit's matched terms too, and one term set means one highlighting pattern per page.
+    terms = sorted({term for hit in hits for term in hit.matched_terms})
     for hit in hits:
         paper: Paper | None = papers.get(hit.arxiv_id)
         if paper is None:
@@ -63,8 +66,8 @@ def results_context(
         if highlight and hit.matched_terms:
             summary = shorten(paper.abstract, 300)
             highlights[paper.arxiv_id] = {
-                "title": marked(paper.title, service.highlight_spans(paper.title, hit.matched_terms)),
-                "summary": marked(summary, service.highlight_spans(summary, hit.matched_terms)),
+                "title": marked(paper.title, service.highlight_spans(paper.title, terms)),
+                "summary": marked(summary, service.highlight_spans(summary, terms)),
             }
     return {"items": items, "highlights": highlights}
 

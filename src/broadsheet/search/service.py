@@ -132,7 +132,7 @@ class SearchService:
         self.settings = settings
         self.factory = factory
         if embedder is None and settings.embeddings_enabled:
-            embedder = Embedder()
+            embedder = Embedder(query_precision=settings.query_precision)
         self.embedder = embedder
         self.searcher = HybridSearcher(embedder)
         self.facts: dict[str, _DocFacts] = {}
@@ -328,12 +328,14 @@ class SearchService:
         if chosen != "bm25" and self.embedder is None:
             raise InvalidInput("mode: semantic search is turned off on this site; use mode=bm25")
         wanted = min(offset + limit, MAX_RESULTS)
+        text = parsed.text or " ".join(parsed.authors)
+        # Embedded before taking the lock, so one request's model run never holds up another's lookup.
+        vector = self.embedder.encode_query(text) if chosen != "bm25" and self.embedder is not None else None
         with self._lock:
             allowed = self._allowed(filters, parsed)
             if allowed is not None and not allowed.any():
                 return []
-            text = parsed.text or " ".join(parsed.authors)
-            hits = self.searcher.search(text, k=wanted, mode=chosen, allowed=allowed)
+            hits = self.searcher.search(text, k=wanted, mode=chosen, allowed=allowed, query_vector=vector)
         return [SearchHit(h.doc_id, h.score, h.matched_terms) for h in hits[offset:wanted]]
 
     def similar(self, arxiv_id: str, k: int = 5) -> list[SearchHit]:

@@ -19,6 +19,7 @@ class Tokenizer:
         self.stopwords = frozenset(w.lower() for w in stopwords)
         self._stemmer = Stemmer.Stemmer("english") if stem else None
         self._cache: dict[str, str] = {}
+        self._patterns: dict[frozenset[str], re.Pattern[str]] = {}
 
     def _stem_all(self, words: list[str]) -> list[str]:
         cache = self._cache
@@ -51,11 +52,24 @@ class Tokenizer:
     def spans(self, text: str, terms: Iterable[str]) -> list[tuple[int, int]]:
         """Return (start, end) character spans of the words in `text` whose stem is one of `terms`.
 
-        This is what a page uses to highlight the matched terms of a hit.
+        This is what a page uses to highlight the matched terms of a hit. Only words that begin like
+        one of the stems are stemmed (one regex pass), not every word of the text.
         """
-        wanted = set(terms)
+        wanted = frozenset(terms)
         if not wanted:
             return []
-        found = [(m.start(), m.end(), m.group().lower()) for m in _WORD.finditer(text)]
+        found = [(m.start(), m.end(), m.group().lower()) for m in self._candidates(wanted).finditer(text)]
         stems = self._stem_all([w for _, _, w in found])
         return [(s, e) for (s, e, w), t in zip(found, stems, strict=True) if t in wanted and w not in self.stopwords]
+
+    def _candidates(self, stems: frozenset[str]) -> re.Pattern[str]:
+        """Words starting with the first letters of a stem: Snowball rewrites at most the last two of
+        them (happy -> happi, possibility -> possibl), so every word with that stem is among these."""
+        pattern = self._patterns.get(stems)
+        if pattern is None:
+            prefixes = sorted({stem[: max(1, len(stem) - 2)] for stem in stems}, key=len, reverse=True)
+            pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, prefixes)) + r")\w*", re.IGNORECASE)
+            if len(self._patterns) > 4096:
+                self._patterns.clear()
+            self._patterns[stems] = pattern
+        return pattern

@@ -36,7 +36,7 @@ def short_date(value: date | datetime | None) -> str:
 def make_templates(settings: Settings) -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     env = templates.env
-    env.auto_reload = settings.environment == "development"
+    env.auto_reload = settings.reload_templates
     env.filters["shorten"] = shorten
     env.filters["short_date"] = short_date
     env.globals["site_name"] = settings.site_name
