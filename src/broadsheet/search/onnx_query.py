@@ -183,6 +183,8 @@ def _quantize(source: Path, target: Path) -> float:
 
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=target.stem + ".", suffix=".tmp")
     os.close(fd)
+    advice = _DropQuantizeAdvice()
+    logging.getLogger().addFilter(advice)
     started = time.perf_counter()
     try:
         with warnings.catch_warnings():
@@ -192,9 +194,17 @@ def _quantize(source: Path, target: Path) -> float:
             )
         os.replace(tmp_name, target)
     finally:
+        logging.getLogger().removeFilter(advice)
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
     return time.perf_counter() - started
+
+
+class _DropQuantizeAdvice(logging.Filter):
+    """onnxruntime logs (on the root logger) a suggestion meant for image models at every quantisation."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing before quantization" not in record.getMessage()
 
 
 def _int8_encoder(
