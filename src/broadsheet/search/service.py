@@ -255,6 +255,9 @@ class SearchService:
         def run() -> None:
             try:
                 self.sync()
+                if self.embedder is not None and not self._stop.is_set():
+                    # Load (on a fresh machine: export and quantise) the query model now, not in the first search.
+                    self.embedder.encode_query("warm up")
                 self.ready.set()
                 while not self._stop.wait(interval_s):
                     self.sync()
