@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
+from broadsheet.papers.ingest import import_items
 from broadsheet.search.embedder import Embedder
 from broadsheet.search.engine import HybridSearcher, Paper
+from broadsheet.search.service import SearchService
 from broadsheet.search.text import embedding_text
-from tests.fixtures.paths import SHARED_DATA
+from broadsheet.sources.daily_jsonl import read_daily_jsonl
+from tests.fixtures.app import make_settings, migrated_factory
+from tests.fixtures.paths import ARXIV_CORPUS, SHARED_DATA
 
 SCIFACT = SHARED_DATA / "scifact"
 SUBSET_QUERIES = 60
@@ -80,3 +88,34 @@ def searcher(embedder: Embedder, scifact: SciFactSubset) -> HybridSearcher:
     engine = HybridSearcher(embedder)
     engine.add(scifact.papers, vectors=scifact.vectors)
     return engine
+
+
+VECTORS = SHARED_DATA / "arxiv" / "embeddings_minilm"
+CATALOGUE_SAMPLE = 400
+
+
+@pytest.fixture(scope="session")
+def catalogue_database(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
+    """400 real arXiv papers with their precomputed vectors, verified and stored once (copy before changing)."""
+    path = tmp_path_factory.mktemp("catalogue") / "broadsheet.sqlite3"
+    engine, factory = migrated_factory(f"sqlite:///{path}")
+    import_items(factory, islice(read_daily_jsonl(ARXIV_CORPUS), CATALOGUE_SAMPLE))
+    settings = make_settings(path.parent, search_enabled=True, embeddings_enabled=True)
+    stored = SearchService(settings, factory, embedder).import_vectors(VECTORS)
+    assert stored == CATALOGUE_SAMPLE
+    engine.dispose()
+    return path
+
+
+def indexed_service(
+    tmp_path: Path, catalogue_database: Path, embedder: Embedder
+) -> tuple[SearchService, sessionmaker[Session]]:
+    """A search service over a private copy of the catalogue, built and ready."""
+    shutil.copy(catalogue_database, tmp_path / "broadsheet.sqlite3")
+    settings = make_settings(tmp_path, search_enabled=True, embeddings_enabled=True)
+    _, factory = migrated_factory(settings.resolved_database_url)
+    service = SearchService(settings, factory, CountingEmbedder(embedder))
+    report = service.sync()
+    service.ready.set()
+    assert report.indexed == CATALOGUE_SAMPLE and report.embedded == 0, "stored vectors are reused"
+    return service, factory

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 from datetime import UTC, datetime
-from itertools import islice
 from pathlib import Path
 
 import pytest
@@ -16,46 +15,14 @@ from broadsheet.models import Paper, PaperEmbedding
 from broadsheet.papers.ingest import import_items
 from broadsheet.search.embedder import Embedder
 from broadsheet.search.errors import ModelMismatchError
-from broadsheet.search.service import SearchService
-from broadsheet.sources.daily_jsonl import read_daily_jsonl
 from broadsheet.sources.records import PaperRecord
 from broadsheet.web.app import create_app
-from tests.fixtures.app import make_settings, migrated_factory
-from tests.fixtures.paths import ARXIV_CORPUS, SHARED_DATA
-from tests.search.conftest import CountingEmbedder
-
-VECTORS = SHARED_DATA / "arxiv" / "embeddings_minilm"
-CATALOGUE_SAMPLE = 400
-
-
-@pytest.fixture(scope="module")
-def catalogue_database(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
-    """400 real arXiv papers with their precomputed vectors, verified and stored once."""
-    path = tmp_path_factory.mktemp("catalogue") / "broadsheet.sqlite3"
-    engine, factory = migrated_factory(f"sqlite:///{path}")
-    import_items(factory, islice(read_daily_jsonl(ARXIV_CORPUS), CATALOGUE_SAMPLE))
-    settings = make_settings(path.parent, search_enabled=True, embeddings_enabled=True)
-    stored = SearchService(settings, factory, embedder).import_vectors(VECTORS)
-    assert stored == CATALOGUE_SAMPLE
-    engine.dispose()
-    return path
-
-
-def _service(
-    tmp_path: Path, catalogue_database: Path, embedder: Embedder
-) -> tuple[SearchService, sessionmaker[Session]]:
-    shutil.copy(catalogue_database, tmp_path / "broadsheet.sqlite3")
-    settings = make_settings(tmp_path, search_enabled=True, embeddings_enabled=True)
-    _, factory = migrated_factory(settings.resolved_database_url)
-    service = SearchService(settings, factory, CountingEmbedder(embedder))
-    report = service.sync()
-    service.ready.set()
-    assert report.indexed == CATALOGUE_SAMPLE and report.embedded == 0, "stored vectors are reused"
-    return service, factory
+from tests.fixtures.app import make_settings
+from tests.search.conftest import VECTORS, CountingEmbedder, indexed_service
 
 
 def test_filters_restrict_results_exactly(tmp_path: Path, catalogue_database: Path, embedder: Embedder) -> None:
-    service, factory = _service(tmp_path, catalogue_database, embedder)
+    service, factory = indexed_service(tmp_path, catalogue_database, embedder)
     with factory() as session:
         papers = {p.arxiv_id: p for p in session.scalars(select(Paper))}
     days = sorted({p.published_at.date() for p in papers.values() if p.published_at})
@@ -72,7 +39,7 @@ def test_filters_restrict_results_exactly(tmp_path: Path, catalogue_database: Pa
 
 
 def test_phrases_and_authors(tmp_path: Path, catalogue_database: Path, embedder: Embedder) -> None:
-    service, factory = _service(tmp_path, catalogue_database, embedder)
+    service, factory = indexed_service(tmp_path, catalogue_database, embedder)
     with factory() as session:
         paper = session.scalars(select(Paper).order_by(Paper.arxiv_id)).first()
     assert paper is not None
@@ -94,7 +61,7 @@ def _text(factory: sessionmaker[Session], arxiv_id: str) -> str:
 def test_a_new_paper_is_found_after_sync_and_a_changed_abstract_is_embedded_once(
     tmp_path: Path, catalogue_database: Path, embedder: Embedder
 ) -> None:
-    service, factory = _service(tmp_path, catalogue_database, embedder)
+    service, factory = indexed_service(tmp_path, catalogue_database, embedder)
     counting = service.embedder
     assert isinstance(counting, CountingEmbedder)
     fresh = PaperRecord(
@@ -136,7 +103,7 @@ def test_a_new_paper_is_found_after_sync_and_a_changed_abstract_is_embedded_once
 
 
 def test_vectors_of_another_model_are_refused(tmp_path: Path, catalogue_database: Path, embedder: Embedder) -> None:
-    service, _ = _service(tmp_path, catalogue_database, embedder)
+    service, _ = indexed_service(tmp_path, catalogue_database, embedder)
     other = tmp_path / "other"
     shutil.copytree(VECTORS, other)
     manifest = (other / "manifest.json").read_text().replace("all-MiniLM-L6-v2", "all-mpnet-base-v2")
@@ -146,7 +113,7 @@ def test_vectors_of_another_model_are_refused(tmp_path: Path, catalogue_database
 
 
 def test_similar_papers_share_the_topic(tmp_path: Path, catalogue_database: Path, embedder: Embedder) -> None:
-    service, factory = _service(tmp_path, catalogue_database, embedder)
+    service, factory = indexed_service(tmp_path, catalogue_database, embedder)
     with factory() as session:
         paper = session.scalars(select(Paper).order_by(Paper.arxiv_id)).first()
     assert paper is not None
@@ -157,7 +124,7 @@ def test_similar_papers_share_the_topic(tmp_path: Path, catalogue_database: Path
 
 @pytest.fixture
 def search_client(tmp_path: Path, catalogue_database: Path, embedder: Embedder) -> TestClient:
-    service, _ = _service(tmp_path, catalogue_database, embedder)
+    service, _ = indexed_service(tmp_path, catalogue_database, embedder)
     app = create_app(make_settings(tmp_path))
     app.state.search = service
     return TestClient(app)
