@@ -8,8 +8,11 @@ from pathlib import Path
 import numpy as np
 from typer.testing import CliRunner
 
+from broadsheet.search.bench import cross_validate_fusion
 from broadsheet.search.commands import bench_app
 from broadsheet.search.embedder import Embedder
+from broadsheet.search.engine import HybridSearcher
+from broadsheet.search.fusion import FusionParams
 from broadsheet.search.text import embedding_text
 from broadsheet.search.vectors_import import write_vectors_dir
 from tests.search.conftest import SciFactSubset
@@ -76,3 +79,17 @@ def test_bench_search_refuses_vectors_of_another_model(tmp_path: Path, scifact: 
     result = CliRunner().invoke(bench_app, ["search", *files, "--mode", "dense", "--vectors", str(tmp_path / "vecs")])
     assert result.exit_code == 2
     assert "other/model" in result.output
+
+
+def test_cross_validation_scores_each_pick_only_on_queries_it_was_not_tuned_on(
+    searcher: HybridSearcher, scifact: SciFactSubset
+) -> None:
+    grid = [FusionParams("bounded_raw", w, 100) for w in (0.2, 0.4, 0.6)]
+    result = cross_validate_fusion(searcher, scifact.queries, scifact.qrels, grid, folds=3)
+    folds = result["per_fold"]
+    assert [f["fold"] for f in folds] == [0, 1, 2]
+    assert sum(f["held_out"] for f in folds) == len(scifact.queries) == result["queries"]
+    for fold in folds:
+        assert FusionParams(**fold["picked"]) in grid
+        assert 0.0 < fold["picked_ndcg@10"] <= 1.0
+    assert result["held_out_ndcg@10"] == round(float(np.mean([f["picked_ndcg@10"] for f in folds])), 4)

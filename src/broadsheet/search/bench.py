@@ -261,6 +261,48 @@ def tune_fusion(
     return sorted(results, key=lambda r: -r["ndcg@10"])
 
 
+def cross_validate_fusion(
+    searcher: HybridSearcher,
+    queries: dict[str, str],
+    qrels: Qrels,
+    grid: Sequence[FusionParams],
+    folds: int,
+    seed: int = 0,
+    log: Log = _quiet,
+) -> dict[str, Any]:
+    """An estimate of held-out nDCG@10: pick the best fusion on k-1 folds, score it on the fold left out.
+
+    Also scores the shipped default on each held-out fold, to show how much tuning on the very
+    queries that are scored flatters the default's own figure.
+    """
+    ids = sorted(queries)
+    order = np.random.default_rng(seed).permutation(len(ids))
+    parts = [[ids[i] for i in order[f::folds]] for f in range(folds)]
+    per_fold = []
+    for f, held in enumerate(parts):
+        tune_ids = [q for g, part in enumerate(parts) if g != f for q in part]
+        best = tune_fusion(searcher, {q: queries[q] for q in tune_ids}, qrels, grid)[0]
+        pick = FusionParams(**best["fusion"])
+        held_rows = tune_fusion(searcher, {q: queries[q] for q in held}, qrels, [pick, DEFAULT_FUSION])
+        scores = {tuple(sorted(r["fusion"].items())): r["ndcg@10"] for r in held_rows}
+        row = {
+            "fold": f,
+            "held_out": len(held),
+            "picked": best["fusion"],
+            "picked_ndcg@10": scores[tuple(sorted(pick.__dict__.items()))],
+            "default_ndcg@10": scores[tuple(sorted(DEFAULT_FUSION.__dict__.items()))],
+        }
+        log(json.dumps(row))
+        per_fold.append(row)
+    return {
+        "folds": folds,
+        "queries": len(ids),
+        "held_out_ndcg@10": round(float(np.mean([r["picked_ndcg@10"] for r in per_fold])), 4),
+        "default_on_held_out_ndcg@10": round(float(np.mean([r["default_ndcg@10"] for r in per_fold])), 4),
+        "per_fold": per_fold,
+    }
+
+
 def fusion_grid() -> list[FusionParams]:
     grid = []
     for method in ("zscore", "minmax", "bounded", "bounded_raw"):

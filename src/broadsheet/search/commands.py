@@ -85,13 +85,20 @@ def tune_command(
     vectors: Annotated[list[Path] | None, typer.Option(help="precomputed vectors dir (repeatable)")] = None,
     top: Annotated[int, typer.Option(help="settings to print")] = 15,
     bm25_sweep: Annotated[bool, typer.Option(help="also sweep BM25 k1/b/title weight")] = False,
+    folds: Annotated[
+        int, typer.Option(help="instead: tune on k-1 folds of the queries, score the pick on the held-out fold")
+    ] = 0,
 ) -> None:
     """Grid-search fusion (and optionally BM25F) parameters by nDCG@10 on training queries."""
     papers = bench.load_papers(corpus, log=_log)
     judged = bench.read_qrels(qrels)
     all_queries = bench.read_queries(queries)
     chosen = {q: all_queries[q] for q in judged if q in all_queries}
-    built = bench.build_searcher(papers, Embedder(), vectors or [], log=_log)
+    built = bench.build_searcher(papers, Embedder(query_precision="int8"), vectors or [], log=_log)
+    if folds > 1:
+        result = bench.cross_validate_fusion(built.searcher, chosen, judged, bench.fusion_grid(), folds, log=_log)
+        typer.echo(json.dumps(result))
+        return
     rows = bench.tune_fusion(
         built.searcher,
         chosen,
