@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from broadsheet.sources.jsonl import files_in, read_json_objects
-from broadsheet.sources.records import InvalidArxivId, PaperRecord, RecordProblem, SourceItem, split_arxiv_id
-from broadsheet.sources.text import date_from_filename, optional_text
+from broadsheet.sources.records import PaperRecord, RecordProblem, SourceItem
+from broadsheet.sources.text import date_from_filename, optional_text, required_fields
 
 SOURCE_NAME = "arxiv-jsonl"
 
@@ -39,19 +39,12 @@ def paper_from_daily_line(
     value: dict[str, Any], *, location: str, file_day: date | None = None
 ) -> PaperRecord | RecordProblem:
     """One line's object as a PaperRecord, or a RecordProblem naming `location` and the field at fault."""
-    raw_id = value.get("id")
-    if not isinstance(raw_id, str):
-        return RecordProblem(location, None, "missing or non-text 'id'")
-    try:
-        arxiv_id, version = split_arxiv_id(raw_id)
-    except InvalidArxivId as exc:
-        return RecordProblem(location, None, str(exc))
-    title = optional_text(value.get("title"))
-    abstract = optional_text(value.get("summary"))
-    if title is None:
-        return RecordProblem(location, arxiv_id, "blank 'title'")
-    if abstract is None:
-        return RecordProblem(location, arxiv_id, "blank 'summary'")
+    fields = required_fields(
+        location, value.get("id"), value.get("title"), value.get("summary"), names=("'id'", "'title'", "'summary'")
+    )
+    if isinstance(fields, RecordProblem):
+        return fields
+    arxiv_id, version, title, abstract = fields
     categories = value.get("categories") or []
     authors = value.get("authors") or []
     if not isinstance(categories, list) or not isinstance(authors, list):

@@ -17,7 +17,7 @@ from broadsheet.sources.records import (
     SourceItem,
     split_arxiv_id,
 )
-from broadsheet.sources.text import date_from_filename, optional_text, parse_iso_datetime
+from broadsheet.sources.text import date_from_filename, optional_text, parse_iso_datetime, required_fields
 
 SOURCE_NAME = "hf-daily"
 
@@ -141,18 +141,10 @@ def _record(
     github_repo: object,
     thumbnail: object,
 ) -> PaperRecord | RecordProblem:
-    if not isinstance(raw_id, str):
-        return RecordProblem(location, None, "missing or non-text paper 'id'")
-    try:
-        arxiv_id, version = split_arxiv_id(raw_id)
-    except InvalidArxivId as exc:
-        return RecordProblem(location, None, str(exc))
-    clean_title = optional_text(title)
-    clean_abstract = optional_text(abstract)
-    if clean_title is None:
-        return RecordProblem(location, arxiv_id, "blank title")
-    if clean_abstract is None:
-        return RecordProblem(location, arxiv_id, "blank summary")
+    fields = required_fields(location, raw_id, title, abstract, names=("paper 'id'", "title", "summary"))
+    if isinstance(fields, RecordProblem):
+        return fields
+    arxiv_id, version, clean_title, clean_abstract = fields
     if day is None:
         return RecordProblem(location, arxiv_id, "no daily date (file name, 'date' or 'daily_date')")
     return PaperRecord(

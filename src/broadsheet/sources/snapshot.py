@@ -9,18 +9,17 @@ from typing import Any
 
 from broadsheet.sources.jsonl import read_json_objects
 from broadsheet.sources.records import (
-    InvalidArxivId,
     PaperRecord,
     PaperVersion,
     RecordProblem,
     SourceItem,
-    split_arxiv_id,
 )
 from broadsheet.sources.text import (
     first_doi,
     optional_text,
     parse_iso_datetime,
     parse_rfc2822_datetime,
+    required_fields,
     split_author_string,
 )
 
@@ -38,19 +37,10 @@ def read_snapshot(path: Path, *, limit: int | None = None) -> Iterator[SourceIte
 
 def paper_from_snapshot(value: dict[str, Any], *, location: str) -> PaperRecord | RecordProblem:
     """One snapshot object as a PaperRecord, or a RecordProblem naming `location` and the field at fault."""
-    raw_id = value.get("id")
-    if not isinstance(raw_id, str):
-        return RecordProblem(location, None, "missing or non-text 'id'")
-    try:
-        arxiv_id, _ = split_arxiv_id(raw_id)
-    except InvalidArxivId as exc:
-        return RecordProblem(location, None, str(exc))
-    title = optional_text(value.get("title"))
-    abstract = optional_text(value.get("abstract"))
-    if title is None:
-        return RecordProblem(location, arxiv_id, "blank 'title'")
-    if abstract is None:
-        return RecordProblem(location, arxiv_id, "blank 'abstract'")
+    fields = required_fields(location, value.get("id"), value.get("title"), value.get("abstract"))
+    if isinstance(fields, RecordProblem):
+        return fields
+    arxiv_id, _, title, abstract = fields
     try:
         versions = _versions(value.get("versions"))
         update_date = value.get("update_date")

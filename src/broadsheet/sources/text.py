@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from broadsheet.sources.records import InvalidArxivId, split_arxiv_id
+from broadsheet.sources.records import InvalidArxivId, RecordProblem, split_arxiv_id
 
 # ASCII whitespace only: arXiv hard-wraps titles and abstracts, but a no-break or ideographic space in the
 # text itself is content and stays.
@@ -26,6 +26,33 @@ def optional_text(value: object) -> str | None:
         return None
     text = collapse_whitespace(str(value))
     return text or None
+
+
+def required_fields(
+    location: str,
+    raw_id: object,
+    title: object,
+    abstract: object,
+    *,
+    names: tuple[str, str, str] = ("'id'", "'title'", "'abstract'"),
+) -> tuple[str, int | None, str, str] | RecordProblem:
+    """(arxiv id, version, title, abstract) of a source record, or the problem naming the field at fault.
+
+    `names` are the id, title and abstract fields as the source calls them, for the message.
+    """
+    id_name, title_name, abstract_name = names
+    if not isinstance(raw_id, str):
+        return RecordProblem(location, None, f"missing or non-text {id_name}")
+    try:
+        arxiv_id, version = split_arxiv_id(raw_id)
+    except InvalidArxivId as exc:
+        return RecordProblem(location, None, str(exc))
+    clean_title, clean_abstract = optional_text(title), optional_text(abstract)
+    if clean_title is None:
+        return RecordProblem(location, arxiv_id, f"blank {title_name}")
+    if clean_abstract is None:
+        return RecordProblem(location, arxiv_id, f"blank {abstract_name}")
+    return arxiv_id, version, clean_title, clean_abstract
 
 
 def arxiv_id_from_url(url: str) -> tuple[str, int | None]:
