@@ -102,13 +102,18 @@ def test_no_email_when_there_is_nothing_to_send(
     assert [r.recipients for r in smtp_server.received] == [["cy@example.org"]], "pending gets nothing"
 
 
+@pytest.fixture
+def search(mail_settings: Settings, loaded_factory: sessionmaker[Session]) -> SearchService:
+    """The real search service over the loaded store; embeddings are off in tests, so it ranks with BM25F."""
+    service = SearchService(mail_settings, loaded_factory)
+    service.sync()
+    service.ready.set()
+    return service
+
+
 def test_personal_digest_has_the_best_matches_of_the_period(
-    mail_settings: Settings, loaded_factory: sessionmaker[Session], smtp_server: SmtpServer
+    mail_settings: Settings, loaded_factory: sessionmaker[Session], smtp_server: SmtpServer, search: SearchService
 ) -> None:
-    # The real search service; embeddings are off in tests, so it ranks with its BM25F side.
-    search = SearchService(mail_settings, loaded_factory)
-    search.sync()
-    search.ready.set()
     period = DigestPeriod("weekly", DAY)
     add_subscriber(
         loaded_factory, "di@example.org", frequency="weekly", kind="personal", keywords="video", max_papers=4
@@ -177,14 +182,8 @@ def test_a_live_run_keeps_others_out_and_a_dead_one_is_taken_over(loaded_factory
 
 
 def test_personal_digest_through_the_search_service(
-    mail_settings: Settings, loaded_factory: sessionmaker[Session], smtp_server: SmtpServer
+    mail_settings: Settings, loaded_factory: sessionmaker[Session], smtp_server: SmtpServer, search: SearchService
 ) -> None:
-    from broadsheet.search.service import SearchService
-
-    # The real service; the test settings turn embeddings off, so it ranks by its BM25 side here.
-    search = SearchService(mail_settings, loaded_factory)
-    search.sync()
-    search.ready.set()
     period = DigestPeriod("weekly", DAY)
     add_subscriber(
         loaded_factory,
