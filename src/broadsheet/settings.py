@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     search_sync_interval_s: float = Field(
         10.0, description="Seconds between checks for new or changed papers to index.", gt=0
     )
+    search_lanes: int = Field(
+        1,
+        description="Searches one worker process works on at once; the rest queue (search is CPU-bound, "
+        "so interleaving more only stretches every request). Add workers, not lanes, to use more cores.",
+        ge=1,
+        le=64,
+    )
     embeddings_enabled: bool = Field(True, description="Compute semantic embeddings for new papers.")
     query_precision: Literal["int8", "fp32"] = Field(
         "int8", description="How search queries are embedded: int8 (2.5x faster, same nDCG@10) or fp32 ONNX."

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
@@ -19,6 +26,8 @@ from broadsheet.sources.records import PaperRecord
 from broadsheet.web.app import create_app
 from tests.fixtures.app import make_settings
 from tests.search.conftest import VECTORS, CountingEmbedder, indexed_service
+
+T = TypeVar("T")
 
 
 def test_filters_restrict_results_exactly(tmp_path: Path, catalogue_database: Path, embedder: Embedder) -> None:
@@ -169,3 +178,78 @@ def test_bad_queries_get_a_clear_message(search_client: TestClient) -> None:
 def test_date_filter_errors_name_the_field(search_client: TestClient) -> None:
     response = search_client.get("/api/papers/search", params={"q": "video", "from": "last week"})
     assert response.status_code == 400 and "from" in response.json()["error"]
+
+
+def _lane_app(tmp_path: Path, catalogue_database: Path, embedder: Embedder, lanes: int) -> tuple[Any, Any]:
+    service, _ = indexed_service(tmp_path, catalogue_database, embedder)
+    app = create_app(make_settings(tmp_path, search_lanes=lanes))
+    app.state.search = service
+    return app, service
+
+
+def _run_async(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """asyncio.run on a thread of its own: the browser tests keep an event loop running on this one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(main())).result()
+
+
+async def _get_all(app: Any, paths: list[str]) -> list[int]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        responses = await asyncio.gather(*(client.get(path) for path in paths))
+    return [response.status_code for response in responses]
+
+
+def test_one_search_lane_runs_searches_one_after_another(
+    tmp_path: Path, catalogue_database: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, service = _lane_app(tmp_path, catalogue_database, embedder, lanes=1)
+    running, most = 0, 0
+    guard = threading.Lock()
+    real_run = service.run
+
+    def slow_run(*args: Any, **kwargs: Any) -> Any:
+        nonlocal running, most
+        with guard:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)  # long enough for the other requests to arrive meanwhile
+        try:
+            return real_run(*args, **kwargs)
+        finally:
+            with guard:
+                running -= 1
+
+    monkeypatch.setattr(service, "run", slow_run)
+    paths = ["/search?q=video+generation", "/api/papers/search?q=robot+grasping"] * 3
+    assert _run_async(lambda: _get_all(app, paths)) == [200] * 6
+    assert most == 1
+
+
+def test_a_waiting_search_does_not_hold_up_other_pages(
+    tmp_path: Path, catalogue_database: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, service = _lane_app(tmp_path, catalogue_database, embedder, lanes=2)
+    both_in = threading.Barrier(3, timeout=10)  # two searches and the test itself
+    real_run = service.run
+
+    def gated_run(*args: Any, **kwargs: Any) -> Any:
+        both_in.wait()  # two lanes: two searches are inside at once, or this times out
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(service, "run", gated_run)
+
+    async def scenario() -> list[int]:
+        searches = asyncio.gather(
+            _get_all(app, ["/search?q=video+generation"]), _get_all(app, ["/api/papers/search?q=robots"])
+        )
+        for _ in range(500):
+            if both_in.n_waiting == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert both_in.n_waiting == 2, "two lanes should let two searches in at once"
+        other = await _get_all(app, ["/api/daily_papers", "/search"])  # both searches are still held
+        await asyncio.to_thread(both_in.wait)
+        return other + [code for codes in await searches for code in codes]
+
+    assert _run_async(scenario) == [200] * 4

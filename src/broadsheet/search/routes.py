@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
+import anyio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup, escape
@@ -16,9 +18,26 @@ from broadsheet.papers import repository, schemas
 from broadsheet.search.query import parse_query
 from broadsheet.search.service import SearchFilters, SearchHit, SearchNotReady, SearchService
 from broadsheet.web.app import shorten
-from broadsheet.web.deps import DbSession, render
+from broadsheet.web.deps import render
 
 router = APIRouter()
+T = TypeVar("T")
+
+
+async def in_search_lane(request: Request, work: Callable[[Session], T]) -> T:
+    """Runs `work` with its own read-only database session on a thread, in this process's search lane.
+
+    Searching, loading the cards and rendering them is CPU work under one interpreter lock, so
+    requests run together only take turns: with one lane (`BROADSHEET_SEARCH_LANES`) each search
+    finishes before the next starts, which keeps the slowest ones close to the typical one under
+    load, while the event loop stays free for every other page.
+    """
+
+    def run() -> T:
+        with request.app.state.session_factory() as session:
+            return work(session)
+
+    return await anyio.to_thread.run_sync(run, limiter=request.app.state.search_lane)
 
 
 def search_service(request: Request) -> SearchService:
@@ -111,9 +130,8 @@ def _search(
 
 
 @router.get("/search", response_class=HTMLResponse, include_in_schema=False)
-def search_page(
+async def search_page(
     request: Request,
-    session: DbSession,
     q: Q = "",
     category: Category = None,
     date_from: DateFrom = None,
@@ -124,23 +142,26 @@ def search_page(
 ) -> Response:
     if not q.strip():
         return render(request, "search.html", {"query": "", "items": [], "empty": True})
-    try:
-        context = _search(request, session, q, category, date_from, date_until, has_code, p, 20, mode)
-    except (InvalidInput, SearchNotReady) as error:
-        return render(request, "search.html", {"query": q[:500], "items": [], "error": error.message}, error.status)
-    if "paper_id" in context:
-        if repository.get_paper(session, context["paper_id"]) is not None:
-            return RedirectResponse(f"/papers/{context['paper_id']}", status_code=303)
-        context["error"] = f"no paper with arXiv id {context['paper_id']} here yet"
-        context["items"] = []
-        return render(request, "search.html", context, 404)
-    return render(request, "search.html", context)
+
+    def page(session: Session) -> Response:
+        try:
+            context = _search(request, session, q, category, date_from, date_until, has_code, p, 20, mode)
+        except (InvalidInput, SearchNotReady) as error:
+            return render(request, "search.html", {"query": q[:500], "items": [], "error": error.message}, error.status)
+        if "paper_id" in context:
+            if repository.get_paper(session, context["paper_id"]) is not None:
+                return RedirectResponse(f"/papers/{context['paper_id']}", status_code=303)
+            context["error"] = f"no paper with arXiv id {context['paper_id']} here yet"
+            context["items"] = []
+            return render(request, "search.html", context, 404)
+        return render(request, "search.html", context)
+
+    return await in_search_lane(request, page)
 
 
 @router.get("/api/papers/search", tags=["search"], summary="Hybrid search over the catalogue")
-def api_search(
+async def api_search(
     request: Request,
-    session: DbSession,
     q: Q,
     category: Category = None,
     date_from: DateFrom = None,
@@ -150,14 +171,19 @@ def api_search(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     mode: Mode = None,
 ) -> list[dict[str, Any]]:
-    context = _search(request, session, q, category, date_from, date_until, has_code, p, limit, mode, highlight=False)
-    if "paper_id" in context:
-        paper = repository.get_paper(session, context["paper_id"])
-        if paper is None:
-            raise BroadsheetError(f"no paper with arXiv id {context['paper_id']} here", 404)
-        return [schemas.daily_item_json(None, paper)]
-    items: list[dict[str, Any]] = context["items"][:limit]
-    return items
+    def items(session: Session) -> list[dict[str, Any]]:
+        context = _search(
+            request, session, q, category, date_from, date_until, has_code, p, limit, mode, highlight=False
+        )
+        if "paper_id" in context:
+            paper = repository.get_paper(session, context["paper_id"])
+            if paper is None:
+                raise BroadsheetError(f"no paper with arXiv id {context['paper_id']} here", 404)
+            return [schemas.daily_item_json(None, paper)]
+        found: list[dict[str, Any]] = context["items"][:limit]
+        return found
+
+    return await in_search_lane(request, items)
 
 
 def similar_papers_hook(request: Request, session: Session, paper: Paper) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 import threading
@@ -258,6 +259,7 @@ class SearchService:
                 if self.embedder is not None and not self._stop.is_set():
                     # Load (on a fresh machine: export and quantise) the query model now, not in the first search.
                     self.embedder.encode_query("warm up")
+                _freeze_long_lived_objects()
                 self.ready.set()
                 while not self._stop.wait(interval_s):
                     self.sync()
@@ -356,3 +358,16 @@ class SearchService:
 
     def highlight_spans(self, text: str, terms: Iterable[str]) -> list[tuple[int, int]]:
         return self.searcher.tokenizer.spans(text, terms)
+
+
+def _freeze_long_lived_objects() -> None:
+    """Takes everything alive now (the index, the models) out of the cyclic garbage collector's view.
+
+    A full collection walks every tracked object, and with the index of a large catalogue loaded
+    that is ~0.4 s (75k papers, 2 cores) during which no request of this process moves; it comes
+    every few thousand requests, as the tail of the latency. Frozen objects are still freed by
+    reference counting; only cycles among them would outlive their use, and the index keeps
+    them alive anyway.
+    """
+    gc.collect()
+    gc.freeze()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 from fastapi import FastAPI
 
 from broadsheet.search.routes import similar_papers_hook
@@ -11,6 +12,7 @@ from broadsheet.search.service import SearchService
 def install(app: FastAPI) -> None:
     settings = app.state.settings
     app.state.paper_page_hooks.append(similar_papers_hook)
+    app.state.search_lane = anyio.CapacityLimiter(settings.search_lanes)
     if not settings.search_enabled:
         app.state.search = None
         return
