@@ -95,11 +95,11 @@ def _install_concepts(app: FastAPI) -> None:
     from broadsheet.search import tasks as search_tasks
 
     routers: list[APIRouter] = [
+        search_routes.router,  # first: the busiest dynamic pages, matched without trying every other route
         papers_routes.category_router,
         *community.routers(),
         digest_routes.router,
         feeds_routes.router,
-        search_routes.router,
         papers_routes.router,
     ]
     for router in routers:
