@@ -37,6 +37,22 @@ def test_keyword_hits_report_the_matched_terms(searcher: HybridSearcher) -> None
     assert [paper_title[s:e] for s, e in spans] == ["Familial", "partial", "epilepsy"]
 
 
+def test_a_page_of_texts_is_highlighted_like_each_text_alone() -> None:
+    tok = Tokenizer()
+    terms = ["epilepsi", "partial", "the"]  # a stop word never marks, even as a term
+    texts = ["Partial epilepsy", "", "The epileptic, partially", "Epilepsies. The partial (epilepsy)", "none"]
+    page = tok.spans_of_each(texts, terms)
+    assert page == [tok.spans(text, terms) for text in texts]
+    assert [[text[s:e] for s, e in spans] for text, spans in zip(texts, page, strict=True)] == [
+        ["Partial", "epilepsy"],
+        [],
+        ["partially"],  # stems to "partial"; "epileptic" stems to "epilept"
+        ["Epilepsies", "partial", "epilepsy"],
+        [],
+    ]
+    assert tok.spans_of_each(texts, []) == [[]] * len(texts)
+
+
 @pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])
 def test_filter_returns_the_best_allowed_papers_not_a_short_list(
     searcher: HybridSearcher, scifact: SciFactSubset, mode: str

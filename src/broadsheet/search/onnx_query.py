@@ -11,7 +11,8 @@ import re
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 # Bump when the exported graph changes (inputs, outputs, pooling), so old cache files are not picked up.
-EXPORT_FORMAT = 1
+EXPORT_FORMAT = 2  # 2: attention exported as plain ops (eager), ~8% faster in int8 than the SDPA graph
 ONNX_OPSET = 17
 MIN_COSINE = 0.9999
 # int8 weights (per output channel) move a query vector a little: over the 844 SciFact and CACM queries
@@ -152,7 +153,7 @@ def _export(model: Any, path: Path) -> float:
     os.close(fd)
     started = time.perf_counter()
     try:
-        with torch.no_grad(), warnings.catch_warnings():
+        with torch.no_grad(), warnings.catch_warnings(), _eager_attention(model[0].auto_model):
             warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python branches
             torch.onnx.export(
                 SentenceGraph().eval(),
@@ -170,6 +171,21 @@ def _export(model: Any, path: Path) -> float:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
     return time.perf_counter() - started
+
+
+@contextmanager
+def _eager_attention(transformer: Any) -> Iterator[None]:
+    """Attention as plain MatMul/Softmax ops while exporting: the scaled-dot-product form traces into
+    extra shape and masking nodes that cost ONNX Runtime ~0.2 ms a query (2.5 -> 2.3 ms in int8)."""
+    before = getattr(transformer.config, "_attn_implementation", None)
+    if before is None or before == "eager" or not hasattr(transformer, "set_attn_implementation"):
+        yield
+        return
+    transformer.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        transformer.set_attn_implementation(before)
 
 
 def int8_path(path: Path) -> Path:

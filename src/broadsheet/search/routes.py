@@ -71,10 +71,7 @@ def results_context(
     session: Session, service: SearchService, hits: list[SearchHit], highlight: bool = True
 ) -> dict[str, Any]:
     papers = repository.get_papers(session, [hit.arxiv_id for hit in hits])
-    items, highlights = [], {}
-    # Every query term found in any hit: a word of a card carrying one of these stems is in that
-    # hit's matched terms too, and one term set means one highlighting pattern per page.
-    terms = sorted({term for hit in hits for term in hit.matched_terms})
+    items, marked_texts = [], []
     for hit in hits:
         paper: Paper | None = papers.get(hit.arxiv_id)
         if paper is None:
@@ -83,11 +80,15 @@ def results_context(
         item["score"] = round(hit.score, 4)
         items.append(item)
         if highlight and hit.matched_terms:
-            summary = shorten(paper.abstract, 300)
-            highlights[paper.arxiv_id] = {
-                "title": marked(paper.title, service.highlight_spans(paper.title, terms)),
-                "summary": marked(summary, service.highlight_spans(summary, terms)),
-            }
+            marked_texts.append((paper.arxiv_id, paper.title, shorten(paper.abstract, 300)))
+    # Every query term found in any hit: a word of a card carrying one of these stems is in that
+    # hit's matched terms too, and one term set means one highlighting pattern per page.
+    terms = sorted({term for hit in hits for term in hit.matched_terms})
+    spans = service.highlight_spans([text for _, title, summary in marked_texts for text in (title, summary)], terms)
+    highlights = {
+        arxiv_id: {"title": marked(title, spans[2 * i]), "summary": marked(summary, spans[2 * i + 1])}
+        for i, (arxiv_id, title, summary) in enumerate(marked_texts)
+    }
     return {"items": items, "highlights": highlights}
 
 

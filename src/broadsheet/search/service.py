@@ -6,7 +6,7 @@ import gc
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -356,8 +356,9 @@ class SearchService:
             hits = [SearchHit(ids[r], float(s)) for r, s in zip(rows.tolist(), scores.tolist(), strict=True)]
         return [hit for hit in hits if hit.arxiv_id != arxiv_id][:k]
 
-    def highlight_spans(self, text: str, terms: Iterable[str]) -> list[tuple[int, int]]:
-        return self.searcher.tokenizer.spans(text, terms)
+    def highlight_spans(self, texts: Sequence[str], terms: Iterable[str]) -> list[list[tuple[int, int]]]:
+        """For each text, the spans of its words whose stem is one of `terms` (to mark on a page)."""
+        return self.searcher.tokenizer.spans_of_each(texts, terms)
 
 
 def _freeze_long_lived_objects() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
@@ -55,12 +55,18 @@ class Tokenizer:
         This is what a page uses to highlight the matched terms of a hit. Only words that begin like
         one of the stems are stemmed (one regex pass), not every word of the text.
         """
+        return self.spans_of_each([text], terms)[0]
+
+    def spans_of_each(self, texts: Sequence[str], terms: Iterable[str]) -> list[list[tuple[int, int]]]:
+        """`spans` for several texts with the same terms (a page of hits): one stemming call for all."""
         wanted = frozenset(terms)
         if not wanted:
-            return []
-        found = [(m.start(), m.end(), m.group().lower()) for m in self._candidates(wanted).finditer(text)]
-        stems = self._stem_all([w for _, _, w in found])
-        return [(s, e) for (s, e, w), t in zip(found, stems, strict=True) if t in wanted and w not in self.stopwords]
+            return [[] for _ in texts]
+        finditer = self._candidates(wanted).finditer
+        found = [[(m.start(), m.end(), m.group().lower()) for m in finditer(text)] for text in texts]
+        stems = iter(self._stem_all([w for spans in found for _, _, w in spans]))
+        stop = self.stopwords
+        return [[(s, e) for s, e, w in spans if next(stems) in wanted and w not in stop] for spans in found]
 
     def _candidates(self, stems: frozenset[str]) -> re.Pattern[str]:
         """Words starting with the first letters of a stem: Snowball rewrites at most the last two of
