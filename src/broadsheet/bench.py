@@ -85,7 +85,14 @@ def _client_process(
 
 @bench_app.command("web")
 def bench_web(
-    base_url: Annotated[str, typer.Option(help="A running Broadsheet.")] = "http://127.0.0.1:8000",
+    base_urls: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--base-url",
+            help="A running Broadsheet (default http://127.0.0.1:8000). Repeat it for several servers: "
+            "client i talks to the i-th modulo their number, as a round-robin proxy would spread them.",
+        ),
+    ] = None,
     clients: Annotated[int, typer.Option(help="Concurrent clients, one process each.")] = 16,
     requests: Annotated[int, typer.Option(help="Requests per path, spread over the clients.")] = 4000,
     paths: Annotated[list[str] | None, typer.Option("--path", help="Paths to load (repeatable).")] = None,
@@ -98,6 +105,7 @@ def bench_web(
     from concurrent.futures import ProcessPoolExecutor
 
     targets = paths or ["/", "/papers/2601.00393", "/api/daily_papers"]
+    servers = base_urls or ["http://127.0.0.1:8000"]
     per_client = max(1, requests // clients)
     fillers = (
         [json.loads(line)["text"] for line in queries.read_text().splitlines() if line.strip()] if queries else None
@@ -105,11 +113,16 @@ def bench_web(
     results = []
     with ProcessPoolExecutor(max_workers=clients) as pool:
         for path in targets:
-            warm = [pool.submit(_client_process, base_url, path, 5, 0.0, fillers, 10_000 + i) for i in range(clients)]
+            warm = [
+                pool.submit(_client_process, servers[i % len(servers)], path, 5, 0.0, fillers, 10_000 + i)
+                for i in range(clients)
+            ]
             [future.result() for future in warm]
             start_at = time.time() + 0.5
             futures = [
-                pool.submit(_client_process, base_url, path, per_client, start_at, fillers, i * per_client)
+                pool.submit(
+                    _client_process, servers[i % len(servers)], path, per_client, start_at, fillers, i * per_client
+                )
                 for i in range(clients)
             ]
             outcomes = [future.result() for future in futures]
