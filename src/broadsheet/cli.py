@@ -256,8 +256,8 @@ def spread_connections_over_workers() -> None:
 
     The workers share one listening socket and by default the first to wake accepts every pending
     connection: 8 keep-alive clients landed 6 on one worker and 2 on the other, so six clients'
-    searches queued behind each other while the other worker idled between two. One accept per
-    wakeup spread them 4 and 4.
+    searches queued behind each other. libuv then pauses after each accept, giving the other
+    workers a chance: an even split becomes likelier, not certain (4/4 in one run, 6/2 in another).
     """
     os.environ.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
 
