@@ -60,7 +60,7 @@ class Tokenizer:
     def spans_of_each(self, texts: Sequence[str], terms: Iterable[str]) -> list[list[tuple[int, int]]]:
         """`spans` for several texts with the same terms (a page of hits): one stemming call for all."""
         wanted = frozenset(terms)
-        if not wanted:
+        if not wanted or not texts:  # nothing to mark: don't build a pattern (JSON results, similar papers)
             return [[] for _ in texts]
         finditer = self._candidates(wanted).finditer
         found = [[(m.start(), m.end(), m.group().lower()) for m in finditer(text)] for text in texts]
