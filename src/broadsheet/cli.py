@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import logging
 import shutil
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -234,7 +234,9 @@ def bootstrap() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes; above 1, each new connection goes to the least loaded.", min=1)
+    ] = 1,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
 ) -> None:
     """Serve the site and its API."""
@@ -243,23 +245,14 @@ def serve(
     settings = load_settings()
     console.print(f"Serving {settings.site_name} on http://{host}:{port} (database {settings.resolved_database_url})")
     if workers > 1:
-        spread_connections_over_workers()
-        uvicorn.run("broadsheet.web.asgi:app", host=host, port=port, workers=workers, access_log=access_log)
+        from broadsheet.web.workers import ConnectionDealer
+
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+        ConnectionDealer(host, port, workers, access_log).run()
         return
     from broadsheet.web.app import create_app
 
     uvicorn.run(create_app(settings), host=host, port=port, access_log=access_log)
-
-
-def spread_connections_over_workers() -> None:
-    """Has each worker accept one connection per wakeup (libuv, under uvloop), unless set otherwise.
-
-    The workers share one listening socket and by default the first to wake accepts every pending
-    connection: 8 keep-alive clients landed 6 on one worker and 2 on the other, so six clients'
-    searches queued behind each other. libuv then pauses after each accept, giving the other
-    workers a chance: an even split becomes likelier, not certain (4/4 in one run, 6/2 in another).
-    """
-    os.environ.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
 
 
 def _search_service(settings: Settings) -> SearchService:

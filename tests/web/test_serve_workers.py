@@ -1,22 +1,174 @@
-"""`serve --workers N` spreads keep-alive connections over its workers."""
+"""`broadsheet serve --workers 2`: connections dealt to the least loaded worker, dead workers replaced."""
 
 from __future__ import annotations
 
+import http.client
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import psutil
 import pytest
 
-from broadsheet.cli import spread_connections_over_workers
+from broadsheet.settings import Settings
+
+WORKERS = 2
 
 
-def test_workers_accept_one_connection_per_wakeup(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("UV_TCP_SINGLE_ACCEPT", "")  # so the test's change is undone afterwards
-    monkeypatch.delenv("UV_TCP_SINGLE_ACCEPT")
-    spread_connections_over_workers()
-    assert os.environ["UV_TCP_SINGLE_ACCEPT"] == "1"
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
-def test_an_operator_setting_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("UV_TCP_SINGLE_ACCEPT", "0")
-    spread_connections_over_workers()
-    assert os.environ["UV_TCP_SINGLE_ACCEPT"] == "0"
+def _is_worker(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE and any("spawn_main" in part for part in process.cmdline())
+    except psutil.Error:  # gone meanwhile
+        return False
+
+
+def _wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Served:
+    def __init__(self, process: subprocess.Popen[str], port: int) -> None:
+        self.process, self.port = process, port
+
+    def workers(self) -> list[psutil.Process]:
+        return [child for child in psutil.Process(self.process.pid).children() if _is_worker(child)]
+
+    def connect(self) -> http.client.HTTPConnection:
+        """A keep-alive connection that has been answered once, so a worker holds it."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        connection.request("GET", "/api/daily_papers?limit=1")
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 200
+        return connection
+
+    def split(self) -> dict[int, set[int]]:
+        """Each worker's pid and the client ports of the connections it holds."""
+        return {
+            worker.pid: {
+                c.raddr.port
+                for c in worker.net_connections(kind="tcp")
+                if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == self.port
+            }
+            for worker in self.workers()
+        }
+
+
+@pytest.fixture
+def served(loaded_settings: Settings, tmp_path: Path) -> Iterator[Served]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("BROADSHEET_")}
+    env.update(
+        {
+            "BROADSHEET_ENVIRONMENT": "test",
+            "BROADSHEET_DATA_DIR": str(loaded_settings.data_dir),
+            "BROADSHEET_SECRET_KEY": loaded_settings.secret_key,
+            "BROADSHEET_SCHEDULER_ENABLED": "false",
+            "BROADSHEET_SEARCH_ENABLED": "false",
+            "BROADSHEET_EMBEDDINGS_ENABLED": "false",
+        }
+    )
+    port = _free_port()
+    command = [sys.executable, "-m", "broadsheet", "serve", "--port", str(port), "--workers", str(WORKERS)]
+    process = subprocess.Popen(
+        command, env=env, cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    server = Served(process, port)
+    try:
+        _wait_for(lambda: len(server.workers()) == WORKERS and _answers(port), "the workers to start")
+        yield server
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    """SIGTERM, then SIGKILL for the parent and whatever it left running."""
+    if process.poll() is not None:
+        process.communicate(timeout=30)
+        return
+    family = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+    process.terminate()
+    try:
+        process.communicate(timeout=30)
+    finally:
+        for member in family:
+            if member.is_running():
+                member.kill()
+
+
+def _answers(port: int) -> bool:
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        connection.request("GET", "/api/daily_papers?limit=1")
+        ok = connection.getresponse().status == 200
+        connection.close()
+        return ok
+    except OSError:
+        return False
+
+
+def test_keep_alive_connections_are_spread_evenly(served: Served) -> None:
+    connections = [served.connect() for _ in range(8)]
+    _wait_for(lambda: sum(map(len, served.split().values())) == 8, "8 open connections")
+    assert sorted(map(len, served.split().values())) == [4, 4]
+
+    # Three clients of one worker leave; the three who come next all go to that worker.
+    busy_pid, ports = next(iter(served.split().items()))
+    leaving = [c for c in connections if c.sock is not None and c.sock.getsockname()[1] in ports][:3]
+    for connection in leaving:
+        connection.close()
+    _wait_for(lambda: len(served.split()[busy_pid]) == 1, "the closed connections to be reported")
+    time.sleep(0.2)  # the worker's report of each close reaches the parent
+    connections += [served.connect() for _ in range(3)]
+    assert sorted(map(len, served.split().values())) == [4, 4]
+    assert len(served.split()[busy_pid]) == 4
+    for connection in connections:
+        connection.close()
+
+
+def test_a_dead_worker_is_replaced_and_the_site_stays_up(served: Served) -> None:
+    victim = served.workers()[0]
+    victim.kill()
+    _wait_for(
+        lambda: len(served.workers()) == WORKERS and victim.pid not in {w.pid for w in served.workers()},
+        "a replacement worker",
+    )
+    _wait_for(lambda: _answers(served.port), "the replacement to answer")
+    connections = [served.connect() for _ in range(4)]
+    assert sorted(map(len, served.split().values())) == [2, 2]
+    for connection in connections:
+        connection.close()
+
+
+def test_sigterm_stops_the_parent_and_every_worker(served: Served) -> None:
+    workers = served.workers()
+    served.process.send_signal(signal.SIGTERM)
+    output, _ = served.process.communicate(timeout=60)
+    assert served.process.returncode == 0, output
+    assert not any(map(_is_worker, workers))
+    assert "Dealing connections" in output
+
+
+def test_workers_leave_when_the_parent_is_killed(served: Served) -> None:
+    connections = [served.connect() for _ in range(4)]
+    workers = served.workers()
+    served.process.kill()
+    _wait_for(lambda: not any(map(_is_worker, workers)), "workers to exit")
+    for connection in connections:
+        connection.close()

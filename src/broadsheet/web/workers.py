@@ -1,0 +1,252 @@
+"""Several uvicorn worker processes behind one listening socket, each new connection dealt to the least loaded.
+
+uvicorn's own workers share the listening socket, and whichever wakes first accepts every pending
+connection: 8 keep-alive clients landed 6 on one worker and 2 on the other, so six clients' searches
+queued behind each other while the other core idled. Here the parent process accepts instead and
+hands each connection (its file descriptor, over a Unix socket pair) to the worker holding the
+fewest open connections; each worker reports back over the same pair when one of its connections
+closes. The parent does nothing else, so it costs one accept and one send per connection.
+A worker that dies is replaced; SIGINT or SIGTERM stops the parent and then the workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import selectors
+import signal
+import socket
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from types import FrameType
+from typing import Any
+
+import uvicorn
+
+log = logging.getLogger("broadsheet.workers")
+
+APP = "broadsheet.web.asgi:app"
+CONNECTION = b"c"  # parent to worker: this message carries a connection
+CLOSED = b"x"  # worker to parent: one of my connections closed
+STOP_GRACE_S = 30.0
+
+
+@dataclass
+class Worker:
+    """One worker process, the parent's end of its socket pair, and how many connections it holds."""
+
+    slot: int
+    process: BaseProcess
+    channel: socket.socket
+    open_connections: int = 0
+
+
+class ConnectionDealer:
+    """The parent: accepts on the listening socket and deals connections to worker processes."""
+
+    def __init__(self, host: str, port: int, workers: int, access_log: bool = False) -> None:
+        if workers < 2:
+            raise ValueError("a dealer needs at least 2 workers; serve one process directly")
+        self.host, self.port, self.count, self.access_log = host, port, workers, access_log
+        self.workers: list[Worker] = []
+        self.selector = selectors.DefaultSelector()
+        self.stopping = False
+        self.turn = 0
+
+    def run(self) -> None:
+        listener = self._listen()
+        previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self.workers = [self._start_worker(slot) for slot in range(self.count)]
+            self.selector.register(listener, selectors.EVENT_READ, None)
+            log.info("Dealing connections on %s:%d to %d workers", self.host, self.port, self.count)
+            while not self.stopping:
+                for key, _ in self.selector.select(timeout=0.5):
+                    if key.data is None:
+                        self._deal(listener)
+                    else:
+                        self._read_reports(key.data)
+                self._replace_dead_workers()
+        finally:
+            listener.close()
+            self._stop_workers()
+            self.selector.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _listen(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind((self.host, self.port))
+        except OSError as error:
+            listener.close()
+            raise SystemExit(f"Cannot listen on {self.host}:{self.port}: {error.strerror}") from error
+        listener.listen(2048)
+        listener.setblocking(False)
+        return listener
+
+    def _start_worker(self, slot: int) -> Worker:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        context = multiprocessing.get_context("spawn")
+        process = context.Process(
+            target=run_worker,
+            args=(theirs, self.host, self.port, self.access_log),
+            name=f"broadsheet-worker-{slot}",
+        )
+        process.start()
+        theirs.close()
+        ours.setblocking(False)
+        worker = Worker(slot, process, ours)
+        self.selector.register(ours, selectors.EVENT_READ, worker)
+        log.info("Started worker %d (pid %s)", slot, process.pid)
+        return worker
+
+    def _deal(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:  # out of file descriptors, for one: keep serving those already open
+                log.warning("accept failed: %s", error)
+                return
+            with connection:
+                connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self._hand_over(connection)
+
+    def _hand_over(self, connection: socket.socket) -> None:
+        for worker in self._least_loaded_first():
+            try:
+                socket.send_fds(worker.channel, [CONNECTION], [connection.fileno()])
+            except (BlockingIOError, ConnectionError):
+                continue  # that worker is stuck or gone: try the next
+            worker.open_connections += 1
+            self.turn += 1
+            return
+        log.warning("no worker could take a connection; it is closed")
+
+    def _least_loaded_first(self) -> list[Worker]:
+        """Workers by open connections, ties broken in turn so that equal loads alternate."""
+        alive = [worker for worker in self.workers if worker.process.is_alive()]
+        n = len(self.workers)
+        return sorted(alive, key=lambda worker: (worker.open_connections, (worker.slot - self.turn) % n))
+
+    def _read_reports(self, worker: Worker) -> None:
+        while True:
+            try:
+                message = worker.channel.recv(16)
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionError:
+                message = b""
+            if not message:  # the worker has gone; _replace_dead_workers starts another
+                self.selector.unregister(worker.channel)
+                return
+            worker.open_connections = max(0, worker.open_connections - message.count(CLOSED))
+
+    def _replace_dead_workers(self) -> None:
+        for index, worker in enumerate(self.workers):
+            if self.stopping or worker.process.is_alive():
+                continue
+            process = worker.process
+            log.warning(
+                "Worker %d (pid %s) exited with %s; starting another", worker.slot, process.pid, process.exitcode
+            )
+            if self._registered(worker.channel):
+                self.selector.unregister(worker.channel)
+            worker.channel.close()
+            worker.process.join()
+            self.workers[index] = self._start_worker(worker.slot)
+
+    def _registered(self, channel: socket.socket) -> bool:
+        try:
+            self.selector.get_key(channel)
+        except KeyError:
+            return False
+        return True
+
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stopping = True
+
+    def _stop_workers(self) -> None:
+        for worker in self.workers:
+            if worker.process.is_alive() and worker.process.pid is not None:
+                os.kill(worker.process.pid, signal.SIGTERM)
+        for worker in self.workers:
+            worker.process.join(STOP_GRACE_S)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.channel.close()
+
+
+class DealtServer(uvicorn.Server):
+    """A uvicorn server that listens on nothing and serves the connections its parent hands it."""
+
+    def __init__(self, config: uvicorn.Config, channel: socket.socket) -> None:
+        super().__init__(config)
+        self.channel = channel
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=[])
+        self.channel.setblocking(False)
+        loop = asyncio.get_running_loop()
+        protocol_class = self.config.http_protocol_class
+        report_closed = self._report_closed
+
+        def connection_lost(protocol: Any, exc: Exception | None) -> None:
+            protocol_class.connection_lost(protocol, exc)
+            report_closed()
+
+        self.protocol_class = type(
+            f"Dealt{protocol_class.__name__}", (protocol_class,), {"connection_lost": connection_lost}
+        )
+        loop.add_reader(self.channel.fileno(), self._take_connections, loop)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        asyncio.get_running_loop().remove_reader(self.channel.fileno())
+        await super().shutdown(sockets)
+        self.channel.close()
+
+    def _protocol(self) -> asyncio.Protocol:
+        protocol: asyncio.Protocol = self.protocol_class(  # type: ignore[call-arg]
+            config=self.config, server_state=self.server_state, app_state=self.lifespan.state
+        )
+        return protocol
+
+    def _take_connections(self, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            try:
+                message, fds, _, _ = socket.recv_fds(self.channel, 16, 1, socket.MSG_CMSG_CLOEXEC)
+            except (BlockingIOError, InterruptedError):
+                return
+            if not message and not fds:  # the parent has gone: finish what is open, then stop
+                loop.remove_reader(self.channel.fileno())
+                self.should_exit = True
+                return
+            for fd in fds:
+                connection = socket.socket(fileno=fd)
+                connection.setblocking(False)
+                loop.create_task(self._serve_connection(loop, connection))
+
+    async def _serve_connection(self, loop: asyncio.AbstractEventLoop, connection: socket.socket) -> None:
+        try:
+            await loop.connect_accepted_socket(self._protocol, connection)
+        except OSError:
+            connection.close()
+            self._report_closed()
+
+    def _report_closed(self) -> None:
+        with contextlib.suppress(OSError):  # the parent has gone, or is not reading: it then errs on the busy side
+            self.channel.send(CLOSED)
+
+
+def run_worker(channel: socket.socket, host: str, port: int, access_log: bool) -> None:
+    """A worker process's entry point: serve the app on connections read from `channel`."""
+    config = uvicorn.Config(APP, host=host, port=port, access_log=access_log)
+    DealtServer(config, channel).run()
