@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
@@ -22,6 +23,7 @@ from broadsheet.models import Paper, PaperEmbedding
 from broadsheet.papers.ingest import import_items
 from broadsheet.search.embedder import Embedder
 from broadsheet.search.errors import ModelMismatchError
+from broadsheet.search.service import phrase_pattern
 from broadsheet.sources.records import PaperRecord
 from broadsheet.web.app import create_app
 from tests.fixtures.app import make_settings
@@ -45,6 +47,32 @@ def test_filters_restrict_results_exactly(tmp_path: Path, catalogue_database: Pa
     assert all(papers[h.arxiv_id].github_repo for h in with_code)
     nothing = service.search("segmentation", categories=["astro-ph.CO"])
     assert nothing == []
+
+
+def test_phrase_pattern_matches_whole_words_across_any_whitespace() -> None:
+    pattern = phrase_pattern("Large  language models")
+    assert pattern is not None
+    assert pattern.search("we study large language\nmodels here")
+    assert not pattern.search("very large language modelsx")
+    assert not pattern.search("enlarge language models")
+    assert phrase_pattern("   ") is None
+
+
+def test_phrase_filter_reads_only_candidates_and_agrees_with_a_full_scan(
+    tmp_path: Path, catalogue_database: Path, embedder: Embedder
+) -> None:
+    service, factory = indexed_service(tmp_path, catalogue_database, embedder)
+    with factory() as session:
+        titles = list(session.scalars(select(Paper.title).order_by(Paper.arxiv_id).limit(40)))
+    arrays = service._filter_arrays()
+    phrases = [" ".join(title.split()[i : i + n]) for title in titles for i, n in ((0, 2), (1, 3))]
+    phrases += ["language models", "of the", "neural network", "no such words together"]
+    for phrase in phrases:
+        pattern = phrase_pattern(phrase)
+        assert pattern is not None
+        expected = arrays.texts.containing(pattern)  # every text read
+        assert (service._with_phrase(arrays.texts, phrase) == expected).all(), phrase
+    assert arrays.texts.containing(phrase_pattern("language models"), among=np.zeros(0, np.int32)).sum() == 0  # type: ignore[arg-type]
 
 
 def test_phrases_and_authors(tmp_path: Path, catalogue_database: Path, embedder: Embedder) -> None:

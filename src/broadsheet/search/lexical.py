@@ -302,6 +302,19 @@ class LexicalIndex:
             cand = cand[allowed[cand]]
         return cand[self.alive[cand]]
 
+    def slots_with_every(self, terms: Iterable[str]) -> np.ndarray:
+        """Sorted slots holding every one of `terms` in some field: where a phrase of those words can be."""
+        found: np.ndarray | None = None
+        for term in set(terms):
+            tid = self.vocab.get(term)
+            if tid is None:
+                return np.zeros(0, dtype=np.int32)
+            docs = np.unique(self._postings(tid)[0])
+            found = docs if found is None else np.intersect1d(found, docs, assume_unique=True)
+        if found is None:
+            raise ValueError("slots_with_every needs at least one term")
+        return found
+
     def matched_terms(self, terms: Iterable[str], slots: np.ndarray) -> list[tuple[str, ...]]:
         """For each slot, the query terms that occur in it (stems, for highlighting)."""
         hits: list[list[str]] = [[] for _ in range(slots.size)]

@@ -74,15 +74,37 @@ class _Concatenated:
         self.blob = "\x00".join(texts)
         lengths = np.fromiter((len(t) + 1 for t in texts), dtype=np.int64, count=len(texts))
         self.starts = np.concatenate(([0], np.cumsum(lengths)[:-1])) if texts else np.zeros(0, np.int64)
+        self.ends = self.starts + lengths - 1
 
-    def containing(self, needle: str) -> np.ndarray:
+    def containing(self, pattern: re.Pattern[str], among: np.ndarray | None = None) -> np.ndarray:
+        """Which texts `pattern` matches in: all of them scanned, or only the slots `among` when given.
+
+        Reading only the candidates was faster than one scan even when a third of the texts were
+        candidates ("large language models", 75k papers: 59 ms against 131 ms).
+        """
         found = np.zeros(self.count, dtype=bool)
-        if not needle:
+        if among is None:
+            offsets = [m.start() for m in pattern.finditer(self.blob)]
+            if offsets:
+                found[np.searchsorted(self.starts, np.asarray(offsets), side="right") - 1] = True
             return found
-        offsets = [m.start() for m in re.finditer(re.escape(needle), self.blob)]
-        if offsets:
-            found[np.searchsorted(self.starts, np.asarray(offsets), side="right") - 1] = True
+        among = among[among < self.count]
+        search, blob = pattern.search, self.blob
+        spans = zip(among.tolist(), self.starts[among].tolist(), self.ends[among].tolist(), strict=True)
+        found[[slot for slot, start, end in spans if search(blob, start, end)]] = True
         return found
+
+
+def phrase_pattern(phrase: str) -> re.Pattern[str] | None:
+    """The words of a lowercased phrase, in order, whole words, any whitespace between them."""
+    words = phrase.lower().split()
+    if not words:
+        return None
+    first = re.escape(words[0])
+    # The boundary test comes after the first word, so the pattern starts with a literal: a fast scan.
+    head = first + (rf"(?<!\w{first})" if re.match(r"\w", words[0]) else "")
+    tail = r"(?!\w)" if re.search(r"\w$", words[-1]) else ""
+    return re.compile(r"\s+".join([head, *map(re.escape, words[1:])]) + tail)
 
 
 @dataclass
@@ -302,10 +324,19 @@ class SearchService:
         if filters.categories:
             mask &= np.logical_or.reduce([arrays.in_category(category) for category in filters.categories])
         for phrase in parsed.phrases:
-            mask &= arrays.texts.containing(phrase.lower())
-        for author in parsed.authors:
-            mask &= arrays.authors.containing(author.lower())
+            mask &= self._with_phrase(arrays.texts, phrase)
+        for author in parsed.authors:  # part of a name is enough: author:hinton
+            mask &= arrays.authors.containing(re.compile(re.escape(author.lower())))
         return mask
+
+    def _with_phrase(self, texts: _Concatenated, phrase: str) -> np.ndarray:
+        """Papers whose title or abstract has the phrase; only those with all its words are read."""
+        pattern = phrase_pattern(phrase)
+        if pattern is None:
+            return np.zeros(texts.count, dtype=bool)
+        terms = self.searcher.tokenizer.query_terms(phrase)
+        among = self.searcher.lexical.slots_with_every(terms) if terms else None  # None: only stop words
+        return texts.containing(pattern, among)
 
     def search(
         self,
