@@ -35,17 +35,17 @@ def resolve_viewer(request: Request) -> Viewer | None:
         return cached  # type: ignore[return-value]
     viewer: Viewer | None = None
     authorization = request.headers.get("authorization")
-    with unit_of_work(request.app.state.session_factory) as session:
-        if authorization is not None:
-            # A request with an Authorization header is judged by it alone; its cookies are ignored.
-            scheme, _, credentials = authorization.partition(" ")
-            if scheme.lower() == "bearer" and credentials.strip():
-                found = accounts.token_user(session, credentials.strip())
-                if found is not None:
-                    viewer = Viewer(found[1], "token")
-        else:
-            cookie = request.cookies.get(SESSION_COOKIE)
-            if cookie:
+    cookie = request.cookies.get(SESSION_COOKIE) if authorization is None else None
+    if authorization is not None or cookie:  # an anonymous request has nothing to look up
+        with unit_of_work(request.app.state.session_factory) as session:
+            if authorization is not None:
+                # A request with an Authorization header is judged by it alone; its cookies are ignored.
+                scheme, _, credentials = authorization.partition(" ")
+                if scheme.lower() == "bearer" and credentials.strip():
+                    found = accounts.token_user(session, credentials.strip())
+                    if found is not None:
+                        viewer = Viewer(found[1], "token")
+            elif cookie:
                 active = accounts.session_user(session, cookie)
                 if active is not None:
                     viewer = Viewer(active[1], "session", active[0].id)

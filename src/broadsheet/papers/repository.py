@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, Select, Text, cast, func, or_, select
+from sqlalchemy import ColumnElement, Select, Text, bindparam, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from broadsheet.models import DailyEntry, Paper, PaperVersionRow
 
 UPVOTES = Paper.imported_upvotes + Paper.vote_count
+# Built once: a page of search hits loads its papers with it on every request.
+_PAPERS_BY_ID = select(Paper).where(Paper.arxiv_id.in_(bindparam("ids", expanding=True)))
 
 
 def get_paper(session: Session, arxiv_id: str) -> Paper | None:
@@ -20,7 +22,7 @@ def get_paper(session: Session, arxiv_id: str) -> Paper | None:
 def get_papers(session: Session, arxiv_ids: Sequence[str]) -> dict[str, Paper]:
     if not arxiv_ids:
         return {}
-    rows = session.scalars(select(Paper).where(Paper.arxiv_id.in_(list(arxiv_ids))))
+    rows = session.scalars(_PAPERS_BY_ID, {"ids": list(arxiv_ids)})
     return {paper.arxiv_id: paper for paper in rows}
 
 
