@@ -245,10 +245,14 @@ def serve(
     settings = load_settings()
     console.print(f"Serving {settings.site_name} on http://{host}:{port} (database {settings.resolved_database_url})")
     if workers > 1:
-        from broadsheet.web.workers import ConnectionDealer
+        from broadsheet.web.workers import ConnectionDealer, WorkerFailure
 
         logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
-        ConnectionDealer(host, port, workers, access_log).run()
+        try:
+            ConnectionDealer(host, port, workers, access_log).run()
+        except WorkerFailure as error:
+            console.print(f"[red]Stopped: {error}[/red]")
+            raise typer.Exit(1) from None
         return
     from broadsheet.web.app import create_app
 

@@ -172,3 +172,42 @@ def test_workers_leave_when_the_parent_is_killed(served: Served) -> None:
     _wait_for(lambda: not any(map(_is_worker, workers)), "workers to exit")
     for connection in connections:
         connection.close()
+
+
+def _serve_command(port: int) -> list[str]:
+    return [sys.executable, "-m", "broadsheet", "serve", "--port", str(port), "--workers", str(WORKERS)]
+
+
+def _quiet_env(data_dir: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("BROADSHEET_")}
+    env.update(
+        {
+            "BROADSHEET_DATA_DIR": str(data_dir),
+            "BROADSHEET_SCHEDULER_ENABLED": "false",
+            "BROADSHEET_SEARCH_ENABLED": "false",
+            "BROADSHEET_EMBEDDINGS_ENABLED": "false",
+        }
+    )
+    return env
+
+
+def test_a_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            _serve_command(port), env=_quiet_env(tmp_path), text=True, capture_output=True, timeout=60
+        )
+    assert done.returncode != 0
+    assert f"Cannot listen on 127.0.0.1:{port}" in done.stderr + done.stdout
+
+
+def test_workers_that_cannot_start_stop_the_server_instead_of_looping(tmp_path: Path) -> None:
+    unusable = tmp_path / "a-file"
+    unusable.write_text("the data directory must be a directory")
+    done = subprocess.run(
+        _serve_command(_free_port()), env=_quiet_env(unusable), text=True, capture_output=True, timeout=240
+    )
+    assert done.returncode == 1
+    assert "exited 3 times within 30 s of starting" in " ".join((done.stdout + done.stderr).split())

@@ -6,7 +6,8 @@ queued behind each other while the other core idled. Here the parent process acc
 hands each connection (its file descriptor, over a Unix socket pair) to the worker holding the
 fewest open connections; each worker reports back over the same pair when one of its connections
 closes. The parent does nothing else, so it costs one accept and one send per connection.
-A worker that dies is replaced; SIGINT or SIGTERM stops the parent and then the workers.
+A worker that dies is replaced (unless it keeps dying as it starts); SIGINT or SIGTERM stops the
+parent and then the workers.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 import selectors
 import signal
 import socket
+import time
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from types import FrameType
@@ -32,6 +34,12 @@ APP = "broadsheet.web.asgi:app"
 CONNECTION = b"c"  # parent to worker: this message carries a connection
 CLOSED = b"x"  # worker to parent: one of my connections closed
 STOP_GRACE_S = 30.0
+QUICK_EXIT_S = 30.0  # a worker gone this soon after starting failed to start
+MAX_QUICK_EXITS = 3  # in a row, in one slot: then the settings or the store are at fault, not bad luck
+
+
+class WorkerFailure(RuntimeError):
+    """A worker keeps dying as soon as it starts; restarting it again would only loop."""
 
 
 @dataclass
@@ -41,7 +49,9 @@ class Worker:
     slot: int
     process: BaseProcess
     channel: socket.socket
+    started_at: float
     open_connections: int = 0
+    quick_exits: int = 0
 
 
 class ConnectionDealer:
@@ -101,7 +111,7 @@ class ConnectionDealer:
         process.start()
         theirs.close()
         ours.setblocking(False)
-        worker = Worker(slot, process, ours)
+        worker = Worker(slot, process, ours, time.monotonic())
         self.selector.register(ours, selectors.EVENT_READ, worker)
         log.info("Started worker %d (pid %s)", slot, process.pid)
         return worker
@@ -154,14 +164,22 @@ class ConnectionDealer:
             if self.stopping or worker.process.is_alive():
                 continue
             process = worker.process
-            log.warning(
-                "Worker %d (pid %s) exited with %s; starting another", worker.slot, process.pid, process.exitcode
-            )
             if self._registered(worker.channel):
                 self.selector.unregister(worker.channel)
             worker.channel.close()
-            worker.process.join()
+            process.join()
+            quick = time.monotonic() - worker.started_at < QUICK_EXIT_S
+            quick_exits = worker.quick_exits + 1 if quick else 0
+            if quick_exits >= MAX_QUICK_EXITS:
+                raise WorkerFailure(
+                    f"worker {worker.slot} exited {quick_exits} times within {QUICK_EXIT_S:.0f} s of starting "
+                    f"(last exit code {process.exitcode}); see its messages above"
+                )
+            log.warning(
+                "Worker %d (pid %s) exited with %s; starting another", worker.slot, process.pid, process.exitcode
+            )
             self.workers[index] = self._start_worker(worker.slot)
+            self.workers[index].quick_exits = quick_exits
 
     def _registered(self, channel: socket.socket) -> bool:
         try:
