@@ -196,6 +196,9 @@ def test_bad_queries_get_a_clear_message(search_client: TestClient) -> None:
         assert response.status_code == expected, query
     api = search_client.get("/api/papers/search", params={"q": "x" * 501})
     assert api.status_code == 400 and "500 characters" in api.json()["error"]
+    for nameless in ('author:"" video', "author:*** video"):
+        api = search_client.get("/api/papers/search", params={"q": nameless})
+        assert api.status_code == 400 and "author: needs a name" in api.json()["error"], nameless
     hostile = search_client.get("/search", params={"q": "<script>alert(1)</script> video"})
     assert hostile.status_code == 200
     assert "<script>alert(1)</script>" not in hostile.text and "&lt;script&gt;" in hostile.text

@@ -54,9 +54,11 @@ def parse_query(raw: str) -> ParsedQuery:
     if paper_id:
         return ParsedQuery(paper_id=paper_id)
     authors = [m.group("quoted") or m.group("word") for m in _AUTHOR.finditer(query)]
+    if any(not _WORDLIKE.search(author) for author in authors):
+        raise InvalidInput('q: author: needs a name, as in author:Hinton or author:"Geoffrey Hinton"')
     rest = _AUTHOR.sub(" ", query)
     phrases = [p.strip() for p in _PHRASE.findall(rest) if p.strip()]
     text = " ".join(rest.replace('"', " ").split())
     if not _WORDLIKE.search(text) and not authors:
         raise InvalidInput("q: the query has no letters or digits to search for")
-    return ParsedQuery(text=text, phrases=phrases, authors=[a.strip() for a in authors if a.strip()])
+    return ParsedQuery(text=text, phrases=phrases, authors=[a.strip() for a in authors])
