@@ -16,15 +16,9 @@ import psutil
 import pytest
 
 from broadsheet.settings import Settings
+from tests.fixtures.browser import free_port
 
 WORKERS = 2
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _is_worker(process: psutil.Process) -> bool:
@@ -71,21 +65,32 @@ class Served:
         }
 
 
-@pytest.fixture
-def served(loaded_settings: Settings, tmp_path: Path) -> Iterator[Served]:
+def _serve_command(port: int) -> list[str]:
+    return [sys.executable, "-m", "broadsheet", "serve", "--port", str(port), "--workers", str(WORKERS)]
+
+
+def _quiet_env(data_dir: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("BROADSHEET_")}
     env.update(
         {
-            "BROADSHEET_ENVIRONMENT": "test",
-            "BROADSHEET_DATA_DIR": str(loaded_settings.data_dir),
-            "BROADSHEET_SECRET_KEY": loaded_settings.secret_key,
+            "BROADSHEET_DATA_DIR": str(data_dir),
             "BROADSHEET_SCHEDULER_ENABLED": "false",
             "BROADSHEET_SEARCH_ENABLED": "false",
             "BROADSHEET_EMBEDDINGS_ENABLED": "false",
         }
     )
-    port = _free_port()
-    command = [sys.executable, "-m", "broadsheet", "serve", "--port", str(port), "--workers", str(WORKERS)]
+    return env
+
+
+@pytest.fixture
+def served(loaded_settings: Settings, tmp_path: Path) -> Iterator[Served]:
+    env = {
+        **_quiet_env(loaded_settings.data_dir),
+        "BROADSHEET_ENVIRONMENT": "test",
+        "BROADSHEET_SECRET_KEY": loaded_settings.secret_key,
+    }
+    port = free_port()
+    command = _serve_command(port)
     process = subprocess.Popen(
         command, env=env, cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
@@ -174,23 +179,6 @@ def test_workers_leave_when_the_parent_is_killed(served: Served) -> None:
         connection.close()
 
 
-def _serve_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "broadsheet", "serve", "--port", str(port), "--workers", str(WORKERS)]
-
-
-def _quiet_env(data_dir: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("BROADSHEET_")}
-    env.update(
-        {
-            "BROADSHEET_DATA_DIR": str(data_dir),
-            "BROADSHEET_SCHEDULER_ENABLED": "false",
-            "BROADSHEET_SEARCH_ENABLED": "false",
-            "BROADSHEET_EMBEDDINGS_ENABLED": "false",
-        }
-    )
-    return env
-
-
 def test_a_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -207,7 +195,7 @@ def test_workers_that_cannot_start_stop_the_server_instead_of_looping(tmp_path: 
     unusable = tmp_path / "a-file"
     unusable.write_text("the data directory must be a directory")
     done = subprocess.run(
-        _serve_command(_free_port()), env=_quiet_env(unusable), text=True, capture_output=True, timeout=240
+        _serve_command(free_port()), env=_quiet_env(unusable), text=True, capture_output=True, timeout=240
     )
     assert done.returncode == 1
     assert "exited 3 times within 30 s of starting" in " ".join((done.stdout + done.stderr).split())

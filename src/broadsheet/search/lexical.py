@@ -309,7 +309,7 @@ class LexicalIndex:
             tid = self.vocab.get(term)
             if tid is None:
                 return np.zeros(0, dtype=np.int32)
-            docs = np.unique(self._postings(tid)[0])
+            docs = self._term_scores(tid)[0]  # sorted, unique, and cached: the same query scores these terms
             found = docs if found is None else np.intersect1d(found, docs, assume_unique=True)
         if found is None:
             raise ValueError("slots_with_every needs at least one term")

@@ -164,7 +164,7 @@ class ConnectionDealer:
             if self.stopping or worker.process.is_alive():
                 continue
             process = worker.process
-            if self._registered(worker.channel):
+            with contextlib.suppress(KeyError):  # already unregistered if its end of the pair was read closed
                 self.selector.unregister(worker.channel)
             worker.channel.close()
             process.join()
@@ -180,13 +180,6 @@ class ConnectionDealer:
             )
             self.workers[index] = self._start_worker(worker.slot)
             self.workers[index].quick_exits = quick_exits
-
-    def _registered(self, channel: socket.socket) -> bool:
-        try:
-            self.selector.get_key(channel)
-        except KeyError:
-            return False
-        return True
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
