@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time
-from typing import Any
+from typing import Any, Protocol
 
 from broadsheet.models import DailyEntry, Paper
 
@@ -18,7 +18,37 @@ def arxiv_links(arxiv_id: str) -> dict[str, str]:
     return {"arxiv": f"https://arxiv.org/abs/{arxiv_id}", "pdf": f"https://arxiv.org/pdf/{arxiv_id}"}
 
 
-def paper_json(paper: Paper) -> dict[str, Any]:
+class PaperFields(Protocol):
+    """What the JSON shapes read of a paper: a `Paper`, or a row of these columns (see `PAPER_FIELDS`)."""
+
+    arxiv_id: str
+    title: str
+    abstract: str
+    authors: list[str]
+    published_at: datetime | None
+    updated_at: datetime | None
+    github_repo: str | None
+    project_page: str | None
+    keywords: list[str]
+    categories: list[str]
+    version: int | None
+    comment: str | None
+    journal_ref: str | None
+    doi: str | None
+    thumbnail: str | None
+
+    @property
+    def upvotes(self) -> int: ...
+
+    @property
+    def num_comments(self) -> int: ...
+
+
+# The stored columns among them (`upvotes` and `num_comments` each add up two counts).
+PAPER_FIELDS = tuple(PaperFields.__annotations__)
+
+
+def paper_json(paper: PaperFields) -> dict[str, Any]:
     """A paper object as `/api/papers/{id}` returns it (HF field names, plus Broadsheet extras)."""
     return {
         "id": paper.arxiv_id,
@@ -42,7 +72,7 @@ def paper_json(paper: Paper) -> dict[str, Any]:
     }
 
 
-def daily_item_json(entry: DailyEntry | None, paper: Paper) -> dict[str, Any]:
+def daily_item_json(entry: DailyEntry | None, paper: PaperFields) -> dict[str, Any]:
     """One item of `/api/daily_papers`: the paper plus when and by whom it entered the feed."""
     appeared = None
     if entry is not None:

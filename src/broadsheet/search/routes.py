@@ -70,10 +70,10 @@ def marked(text: str, spans: list[tuple[int, int]]) -> Markup:
 def results_context(
     session: Session, service: SearchService, hits: list[SearchHit], highlight: bool = True
 ) -> dict[str, Any]:
-    papers = repository.get_papers(session, [hit.arxiv_id for hit in hits])
+    papers = repository.paper_fields(session, [hit.arxiv_id for hit in hits])
     items, marked_texts = [], []
     for hit in hits:
-        paper: Paper | None = papers.get(hit.arxiv_id)
+        paper = papers.get(hit.arxiv_id)
         if paper is None:
             continue
         item = schemas.daily_item_json(None, paper)
