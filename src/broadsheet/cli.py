@@ -238,6 +238,9 @@ def serve(
         int, typer.Option(help="Worker processes; above 1, each new connection goes to the least loaded.", min=1)
     ] = 1,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    pin_workers: Annotated[
+        bool, typer.Option(help="With no more workers than CPUs, keep each worker on a CPU of its own.")
+    ] = True,
 ) -> None:
     """Serve the site and its API."""
     import uvicorn
@@ -249,7 +252,7 @@ def serve(
 
         logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
         try:
-            ConnectionDealer(host, port, workers, access_log).run()
+            ConnectionDealer(host, port, workers, access_log, pin_workers).run()
         except WorkerFailure as error:
             console.print(f"[red]Stopped: {error}[/red]")
             raise typer.Exit(1) from None

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -65,8 +66,8 @@ class Served:
         }
 
 
-def _serve_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "broadsheet", "serve", "--port", str(port), "--workers", str(WORKERS)]
+def _serve_command(port: int, *options: str) -> list[str]:
+    return [sys.executable, "-m", "broadsheet", "serve", "--port", str(port), "--workers", str(WORKERS), *options]
 
 
 def _quiet_env(data_dir: Path) -> dict[str, str]:
@@ -82,17 +83,16 @@ def _quiet_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def served(loaded_settings: Settings, tmp_path: Path) -> Iterator[Served]:
+@contextmanager
+def _serving(settings: Settings, cwd: Path, *options: str) -> Iterator[Served]:
     env = {
-        **_quiet_env(loaded_settings.data_dir),
+        **_quiet_env(settings.data_dir),
         "BROADSHEET_ENVIRONMENT": "test",
-        "BROADSHEET_SECRET_KEY": loaded_settings.secret_key,
+        "BROADSHEET_SECRET_KEY": settings.secret_key,
     }
     port = free_port()
-    command = _serve_command(port)
     process = subprocess.Popen(
-        command, env=env, cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        _serve_command(port, *options), env=env, cwd=cwd, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     server = Served(process, port)
     try:
@@ -100,6 +100,16 @@ def served(loaded_settings: Settings, tmp_path: Path) -> Iterator[Served]:
         yield server
     finally:
         _stop(process)
+
+
+@pytest.fixture
+def served(loaded_settings: Settings, tmp_path: Path) -> Iterator[Served]:
+    with _serving(loaded_settings, tmp_path) as server:
+        yield server
+
+
+def _affinities(server: Served) -> list[tuple[int, ...]]:
+    return sorted(tuple(worker.cpu_affinity()) for worker in server.workers())
 
 
 def _stop(process: subprocess.Popen[str]) -> None:
@@ -147,7 +157,18 @@ def test_keep_alive_connections_are_spread_evenly(served: Served) -> None:
         connection.close()
 
 
+def test_each_worker_keeps_to_a_cpu_of_its_own(served: Served, loaded_settings: Settings, tmp_path: Path) -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) >= WORKERS:
+        assert _affinities(served) == [(cpu,) for cpu in cpus[:WORKERS]]
+    else:  # more workers than CPUs: left to the scheduler
+        assert _affinities(served) == [tuple(cpus)] * WORKERS
+    with _serving(loaded_settings, tmp_path, "--no-pin-workers") as free:
+        assert _affinities(free) == [tuple(cpus)] * WORKERS
+
+
 def test_a_dead_worker_is_replaced_and_the_site_stays_up(served: Served) -> None:
+    pinned = _affinities(served)
     victim = served.workers()[0]
     victim.kill()
     _wait_for(
@@ -155,6 +176,7 @@ def test_a_dead_worker_is_replaced_and_the_site_stays_up(served: Served) -> None
         "a replacement worker",
     )
     _wait_for(lambda: _answers(served.port), "the replacement to answer")
+    assert _affinities(served) == pinned  # the replacement takes its predecessor's CPU
     connections = [served.connect() for _ in range(4)]
     assert sorted(map(len, served.split().values())) == [2, 2]
     for connection in connections:
