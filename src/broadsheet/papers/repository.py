@@ -14,7 +14,8 @@ from broadsheet.papers import schemas
 UPVOTES = Paper.imported_upvotes + Paper.vote_count
 COMMENTS = Paper.imported_comments + Paper.comment_count
 # Built once, as a page of search hits loads its papers with it on every request: plain rows with
-# what `schemas.paper_json` reads, without the ORM's per-object bookkeeping (half the time).
+# what `schemas.paper_json` reads, without the ORM's per-object bookkeeping (20 papers in the
+# server: 0.8 ms, against 1.1-1.6 ms as ORM objects).
 _CARDS_BY_ID = select(
     *(getattr(Paper, name) for name in schemas.PAPER_FIELDS),
     UPVOTES.label("upvotes"),
