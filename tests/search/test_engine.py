@@ -40,7 +40,14 @@ def test_keyword_hits_report_the_matched_terms(searcher: HybridSearcher) -> None
 def test_a_page_of_texts_is_highlighted_like_each_text_alone() -> None:
     tok = Tokenizer()
     terms = ["epilepsi", "partial", "the"]  # a stop word never marks, even as a term
-    texts = ["Partial epilepsy", "", "The epileptic, partially", "Epilepsies. The partial (epilepsy)", "none"]
+    texts = [
+        "Partial epilepsy",
+        "",
+        "The epileptic, partially",
+        "Epilepsies. The partial (epilepsy)",
+        "none",
+        "İzmir: PARTIAL Epilepsy",  # "İ" lowercases to two characters: offsets still fall on the words
+    ]
     page = tok.spans_of_each(texts, terms)
     assert page == [tok.spans(text, terms) for text in texts]
     assert [[text[s:e] for s, e in spans] for text, spans in zip(texts, page, strict=True)] == [
@@ -49,6 +56,7 @@ def test_a_page_of_texts_is_highlighted_like_each_text_alone() -> None:
         ["partially"],  # stems to "partial"; "epileptic" stems to "epilept"
         ["Epilepsies", "partial", "epilepsy"],
         [],
+        ["PARTIAL", "Epilepsy"],
     ]
     assert tok.spans_of_each(texts, []) == [[]] * len(texts)
 

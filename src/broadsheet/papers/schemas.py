@@ -77,9 +77,10 @@ def daily_item_json(entry: DailyEntry | None, paper: PaperFields) -> dict[str, A
     appeared = None
     if entry is not None:
         appeared = entry.submitted_at or datetime.combine(entry.day, time(0), tzinfo=UTC)
+    paper_obj = paper_json(paper)
     return {
-        "paper": paper_json(paper),
-        "publishedAt": iso(appeared) or iso(paper.published_at),
+        "paper": paper_obj,
+        "publishedAt": iso(appeared) or paper_obj["publishedAt"],
         "title": paper.title,
         "summary": paper.abstract,
         "thumbnail": paper.thumbnail,

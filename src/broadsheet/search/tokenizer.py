@@ -19,7 +19,7 @@ class Tokenizer:
         self.stopwords = frozenset(w.lower() for w in stopwords)
         self._stemmer = Stemmer.Stemmer("english") if stem else None
         self._cache: dict[str, str] = {}
-        self._patterns: dict[frozenset[str], re.Pattern[str]] = {}
+        self._patterns: dict[tuple[frozenset[str], bool], re.Pattern[str]] = {}
 
     def _stem_all(self, words: list[str]) -> list[str]:
         cache = self._cache
@@ -62,20 +62,31 @@ class Tokenizer:
         wanted = frozenset(terms)
         if not wanted or not texts:  # nothing to mark: don't build a pattern (JSON results, similar papers)
             return [[] for _ in texts]
-        finditer = self._candidates(wanted).finditer
-        found = [[(m.start(), m.end(), m.group().lower()) for m in finditer(text)] for text in texts]
+        in_lowered, in_text = self._candidates(wanted, fold_case=False).finditer, self._candidates(wanted).finditer
+        found: list[list[tuple[int, int, str]]] = []
+        for text in texts:
+            # Matching a lowercased copy is a quarter faster than matching ignoring case, and its
+            # offsets are the text's when lowercasing kept the length (it can grow: "İ" -> "i̇").
+            lowered = text.lower()
+            if len(lowered) == len(text):
+                found.append([(m.start(), m.end(), m.group()) for m in in_lowered(lowered)])
+            else:
+                found.append([(m.start(), m.end(), m.group().lower()) for m in in_text(text)])
         stems = iter(self._stem_all([w for spans in found for _, _, w in spans]))
         stop = self.stopwords
         return [[(s, e) for s, e, w in spans if next(stems) in wanted and w not in stop] for spans in found]
 
-    def _candidates(self, stems: frozenset[str]) -> re.Pattern[str]:
+    def _candidates(self, stems: frozenset[str], fold_case: bool = True) -> re.Pattern[str]:
         """Words starting with the first letters of a stem: Snowball rewrites at most the last two of
-        them (happy -> happi, possibility -> possibl), so every word with that stem is among these."""
-        pattern = self._patterns.get(stems)
+        them (happy -> happi, possibility -> possibl), so every word with that stem is among these.
+        Without `fold_case` the pattern only finds lowercase words (stems are lowercase)."""
+        key = (stems, fold_case)
+        pattern = self._patterns.get(key)
         if pattern is None:
             prefixes = sorted({stem[: max(1, len(stem) - 2)] for stem in stems}, key=len, reverse=True)
-            pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, prefixes)) + r")\w*", re.IGNORECASE)
+            flags = re.IGNORECASE if fold_case else 0
+            pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, prefixes)) + r")\w*", flags)
             if len(self._patterns) > 4096:
                 self._patterns.clear()
-            self._patterns[stems] = pattern
+            self._patterns[key] = pattern
         return pattern
