@@ -62,7 +62,7 @@ class Tokenizer:
         wanted = frozenset(terms)
         if not wanted or not texts:  # nothing to mark: don't build a pattern (JSON results, similar papers)
             return [[] for _ in texts]
-        in_lowered, in_text = self._candidates(wanted, fold_case=False).finditer, self._candidates(wanted).finditer
+        in_lowered = self._candidates(wanted, fold_case=False).finditer
         found: list[list[tuple[int, int, str]]] = []
         for text in texts:
             # Matching a lowercased copy is a quarter faster than matching ignoring case, and its
@@ -71,6 +71,7 @@ class Tokenizer:
             if len(lowered) == len(text):
                 found.append([(m.start(), m.end(), m.group()) for m in in_lowered(lowered)])
             else:
+                in_text = self._candidates(wanted).finditer
                 found.append([(m.start(), m.end(), m.group().lower()) for m in in_text(text)])
         stems = iter(self._stem_all([w for spans in found for _, _, w in spans]))
         stop = self.stopwords
