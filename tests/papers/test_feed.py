@@ -114,6 +114,12 @@ def test_unknown_and_malformed_ids(client: TestClient) -> None:
 def test_openapi_describes_the_api(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert "/api/daily_papers" in spec["paths"] and "/api/papers/{arxiv_id}" in spec["paths"]
+    # The list endpoints return ready JSON as a response; their documented shape must stay.
+    for path in ("/api/daily_papers", "/api/papers/search"):
+        body = spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert body["type"] == "array" and body["items"]["type"] == "object", path
+    trending = spec["paths"]["/api/trending"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert trending["type"] == "object"
 
 
 def test_category_page_lists_the_newest_papers_of_a_category(client: TestClient) -> None:

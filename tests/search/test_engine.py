@@ -7,6 +7,7 @@ import pytest
 
 from broadsheet.search.embedder import Embedder
 from broadsheet.search.engine import HybridSearcher, Paper
+from broadsheet.search.select import top_k
 from broadsheet.search.tokenizer import Tokenizer
 from tests.search.conftest import EPILEPSY_PAPER, CountingEmbedder, SciFactSubset
 
@@ -147,6 +148,29 @@ def test_filtered_search_stays_exact_when_the_vectors_use_hnsw(embedder: Embedde
     assert len(set(got) & set(want)) >= 9
     few = set(list(allowed)[:5])
     assert set(ids(engine.search(query, 10, mode="dense", allowed=few))) == few
+
+
+def test_fusion_scores_every_candidate_by_its_exact_cosine(embedder: Embedder, scifact: SciFactSubset) -> None:
+    """The semantic side's own scores are reused for the rows it found; the rest are computed."""
+    engine = HybridSearcher(embedder, ann_threshold=100)
+    engine.add(scifact.papers, vectors=scifact.vectors)
+    assert engine.vectors is not None
+    keyword_only = 0
+    for query in list(scifact.queries.values())[:10]:
+        qvec = embedder.encode_query(query)
+        lexical = engine.lexical.score_all(list(engine.tokenizer.query_terms(query)))
+        lex_rows, _ = top_k(lexical, 50, engine.lexical.candidates(lexical, None))
+        dense_rows, dense_top = engine.vectors.search(qvec, 50)
+        union = np.union1d(lex_rows, dense_rows)
+        keyword_only += union.size - dense_rows.size
+        got = engine._dense_scores(qvec, union, dense_rows, dense_top)
+        np.testing.assert_allclose(got, engine.vectors.scores_for(qvec, union), atol=1e-5)
+    assert keyword_only > 0
+    # Through the graph (searched only as wide as the candidate list) the fused top 10 is the exact one's.
+    exact = HybridSearcher(embedder)
+    exact.add(scifact.papers, vectors=scifact.vectors)
+    for query in list(scifact.queries.values())[:10]:
+        assert len(set(ids(engine.search(query, 10))) & set(ids(exact.search(query, 10)))) >= 9
 
 
 def test_unknown_mode_is_refused(searcher: HybridSearcher) -> None:

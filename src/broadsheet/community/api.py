@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
 
 from broadsheet.community import accounts, service
 from broadsheet.community.deps import ApiViewer, OptionalViewer
@@ -131,11 +132,16 @@ def user_profile(name: str, session: DbSession) -> dict[str, Any]:
     return profile_json(service.profile(session, accounts.find_user(session, name)))
 
 
-@router.get("/trending", summary="Trending papers: upvotes discounted by age, over the trending window")
+@router.get(
+    "/trending",
+    summary="Trending papers: upvotes discounted by age, over the trending window",
+    response_model=dict[str, Any],
+)
 def api_trending(
     session: DbSession,
     settings: AppSettings,
     p: Annotated[int, Query(ge=0, description="Page number, from 0.")] = 0,
     limit: Annotated[int, Query(ge=1, le=100, description="Items per page.")] = 50,
-) -> dict[str, Any]:
-    return trending_json(trending(session, window_days=settings.trending_window_days, page=p, limit=limit))
+) -> Response:
+    page = trending(session, window_days=settings.trending_window_days, page=p, limit=limit)
+    return JSONResponse(trending_json(page))  # plain JSON values: no validation pass over them

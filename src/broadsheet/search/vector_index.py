@@ -166,9 +166,11 @@ class VectorIndex:
         return self.vectors @ query.astype(np.float32)
 
     def search(
-        self, query: np.ndarray, k: int = 10, allowed: np.ndarray | None = None
+        self, query: np.ndarray, k: int = 10, allowed: np.ndarray | None = None, ef: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Return the `k` most similar live rows (restricted to the `allowed` row mask) and their scores.
+
+        `ef` is the graph search's breadth (default `ann.ef_search`; never below the rows fetched).
 
         Filtered searches never come back short: without the graph, or with a small allowed set,
         the allowed rows are scanned exactly; a large allowed set over-fetches from the graph in
@@ -196,7 +198,7 @@ class VectorIndex:
         fetch = k_eff if rows_allowed is None else int(k_eff * self._n_alive / n_allowed * 1.5) + 10
         while True:
             fetch = min(fetch, self._n_alive)
-            self._hnsw.set_ef(max(self.ann.ef_search, fetch))
+            self._hnsw.set_ef(max(self.ann.ef_search if ef is None else ef, fetch))
             labels, dists = self._hnsw.knn_query(query, k=fetch, num_threads=1)
             rows, scores = labels[0].astype(np.int64), (1.0 - dists[0]).astype(np.float32)
             keep = mask[rows]
