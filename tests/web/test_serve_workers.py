@@ -66,8 +66,9 @@ class Served:
         }
 
 
-def _serve_command(port: int, *options: str) -> list[str]:
-    return [sys.executable, "-m", "broadsheet", "serve", "--port", str(port), "--workers", str(WORKERS), *options]
+def _serve_command(port: int, *options: str, workers: int | None = WORKERS) -> list[str]:
+    chosen = ["--workers", str(workers)] if workers is not None else []
+    return [sys.executable, "-m", "broadsheet", "serve", "--port", str(port), *chosen, *options]
 
 
 def _quiet_env(data_dir: Path) -> dict[str, str]:
@@ -84,7 +85,10 @@ def _quiet_env(data_dir: Path) -> dict[str, str]:
 
 
 @contextmanager
-def _serving(settings: Settings, cwd: Path, *options: str) -> Iterator[Served]:
+def _serving(
+    settings: Settings, cwd: Path, *options: str, workers: int | None = WORKERS, cpus: set[int] | None = None
+) -> Iterator[Served]:
+    """`broadsheet serve` with `--workers workers` (left out when None), on the given CPUs only."""
     env = {
         **_quiet_env(settings.data_dir),
         "BROADSHEET_ENVIRONMENT": "test",
@@ -92,11 +96,22 @@ def _serving(settings: Settings, cwd: Path, *options: str) -> Iterator[Served]:
     }
     port = free_port()
     process = subprocess.Popen(
-        _serve_command(port, *options), env=env, cwd=cwd, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        _serve_command(port, *options, workers=workers),
+        env=env,
+        cwd=cwd,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
     )
     server = Served(process, port)
+    expected = workers if workers is not None else len(cpus or os.sched_getaffinity(0))
     try:
-        _wait_for(lambda: len(server.workers()) == WORKERS and _answers(port), "the workers to start")
+        # One worker is the server process itself, with no worker processes under it.
+        _wait_for(
+            lambda: len(server.workers()) == (expected if expected > 1 else 0) and _answers(port),
+            "the workers to start",
+        )
         yield server
     finally:
         _stop(process)
@@ -165,6 +180,24 @@ def test_each_worker_keeps_to_a_cpu_of_its_own(served: Served, loaded_settings: 
         assert _affinities(served) == [tuple(cpus)] * WORKERS
     with _serving(loaded_settings, tmp_path, "--no-pin-workers") as free:
         assert _affinities(free) == [tuple(cpus)] * WORKERS
+
+
+@pytest.mark.parametrize("n_cpus", [1, 2])
+def test_without_a_worker_count_serve_runs_one_worker_per_cpu(
+    loaded_settings: Settings, tmp_path: Path, n_cpus: int
+) -> None:
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) < n_cpus:
+        pytest.skip(f"this machine lets the tests use {len(available)} CPU")
+    cpus = set(available[:n_cpus])
+    with _serving(loaded_settings, tmp_path, workers=None, cpus=cpus) as server:
+        if n_cpus == 1:
+            assert server.workers() == [] and _answers(server.port)
+        else:
+            assert _affinities(server) == [(cpu,) for cpu in sorted(cpus)]
+        server.process.send_signal(signal.SIGTERM)
+        output, _ = server.process.communicate(timeout=60)
+    assert f"with {n_cpus} worker" in " ".join(output.split())
 
 
 def test_a_dead_worker_is_replaced_and_the_site_stays_up(served: Served) -> None:

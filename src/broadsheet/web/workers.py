@@ -38,6 +38,7 @@ CLOSED = b"x"  # worker to parent: one of my connections closed
 STOP_GRACE_S = 30.0
 QUICK_EXIT_S = 30.0  # a worker gone this soon after starting failed to start
 MAX_QUICK_EXITS = 3  # in a row, in one slot: then the settings or the store are at fault, not bad luck
+MAX_DEFAULT_WORKERS = 4
 
 
 class WorkerFailure(RuntimeError):
@@ -259,6 +260,16 @@ class DealtServer(uvicorn.Server):
     def _report_closed(self) -> None:
         with contextlib.suppress(OSError):  # the parent has gone, or is not reading: it then errs on the busy side
             self.channel.send(CLOSED)
+
+
+def default_workers() -> int:
+    """One worker per CPU this process may run on, at most `MAX_DEFAULT_WORKERS`.
+
+    Search is CPU-bound and each worker works on one search at a time, so a single process leaves
+    every core but one idle; but each worker holds its own index and query model (about 1.8 GB
+    with 75k papers), so the default stops at a few.
+    """
+    return max(1, min(len(os.sched_getaffinity(0)), MAX_DEFAULT_WORKERS))
 
 
 def worker_cpus(workers: int) -> list[int] | None:
