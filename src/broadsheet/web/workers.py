@@ -22,6 +22,7 @@ import os
 import selectors
 import signal
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
@@ -285,5 +286,11 @@ def run_worker(channel: socket.socket, host: str, port: int, access_log: bool, c
     """
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
+    # Progress bars of the libraries a worker runs (sentence-transformers' `encode`) would take a
+    # multiprocessing lock, a named semaphore that outlives a stopped worker: Python then warns of
+    # "leaked semaphore objects" at every shutdown. A worker shares its bars with no other process.
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
     config = uvicorn.Config(APP, host=host, port=port, access_log=access_log)
     DealtServer(config, channel).run()
