@@ -237,8 +237,9 @@ def serve(
     workers: Annotated[
         int | None,
         typer.Option(
-            help="Worker processes (default: one per CPU, at most 4; each holds its own search index, "
-            "~1.8 GB with 75k papers); above 1, each new connection goes to the least loaded.",
+            help="Worker processes (default: one per CPU, at most 4 and one per 3 GiB of memory; each "
+            "holds its own search index, ~1.8 GB with 75k papers); above 1, each new connection goes to "
+            "the least loaded.",
             min=1,
             show_default=False,
         ),

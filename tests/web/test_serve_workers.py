@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from broadsheet.settings import Settings
+from broadsheet.web.workers import default_workers
 from tests.fixtures.browser import free_port
 
 WORKERS = 2
@@ -105,7 +106,7 @@ def _serving(
         preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
     )
     server = Served(process, port)
-    expected = workers if workers is not None else len(cpus or os.sched_getaffinity(0))
+    expected = workers if workers is not None else default_workers(len(cpus or os.sched_getaffinity(0)))
     try:
         # One worker is the server process itself, with no worker processes under it.
         _wait_for(
@@ -187,8 +188,8 @@ def test_without_a_worker_count_serve_runs_one_worker_per_cpu(
     loaded_settings: Settings, tmp_path: Path, n_cpus: int
 ) -> None:
     available = sorted(os.sched_getaffinity(0))
-    if len(available) < n_cpus:
-        pytest.skip(f"this machine lets the tests use {len(available)} CPU")
+    if len(available) < n_cpus or default_workers(n_cpus) < n_cpus:
+        pytest.skip(f"this machine lets the tests use {len(available)} CPU, or too little memory for {n_cpus}")
     cpus = set(available[:n_cpus])
     with _serving(loaded_settings, tmp_path, workers=None, cpus=cpus) as server:
         if n_cpus == 1:
@@ -198,6 +199,15 @@ def test_without_a_worker_count_serve_runs_one_worker_per_cpu(
         server.process.send_signal(signal.SIGTERM)
         output, _ = server.process.communicate(timeout=60)
     assert f"with {n_cpus} worker" in " ".join(output.split())
+
+
+@pytest.mark.parametrize(
+    ("cpus", "memory_gib", "workers"),
+    [(2, 24, 2), (1, 24, 1), (16, 64, 4), (8, 8, 2), (2, 4, 1), (2, 1, 1)],
+)
+def test_default_worker_count_follows_cpus_and_memory(cpus: int, memory_gib: int, workers: int) -> None:
+    """One per CPU, at most 4, and no more than one per 3 GiB: a small machine stays one process."""
+    assert default_workers(cpus, memory_gib << 30) == workers
 
 
 def test_a_dead_worker_is_replaced_and_the_site_stays_up(served: Served) -> None:

@@ -26,6 +26,7 @@ import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -40,6 +41,7 @@ STOP_GRACE_S = 30.0
 QUICK_EXIT_S = 30.0  # a worker gone this soon after starting failed to start
 MAX_QUICK_EXITS = 3  # in a row, in one slot: then the settings or the store are at fault, not bad luck
 MAX_DEFAULT_WORKERS = 4
+MEMORY_PER_WORKER = 3 << 30  # a worker with the 75k-paper catalogue holds ~1.8 GB; the rest is headroom
 
 
 class WorkerFailure(RuntimeError):
@@ -263,14 +265,27 @@ class DealtServer(uvicorn.Server):
             self.channel.send(CLOSED)
 
 
-def default_workers() -> int:
-    """One worker per CPU this process may run on, at most `MAX_DEFAULT_WORKERS`.
+def default_workers(cpus: int | None = None, memory_bytes: int | None = None) -> int:
+    """One worker per CPU this process may run on, at most `MAX_DEFAULT_WORKERS` and one per
+    `MEMORY_PER_WORKER` of the machine's (or its container's) memory.
 
     Search is CPU-bound and each worker works on one search at a time, so a single process leaves
     every core but one idle; but each worker holds its own index and query model (about 1.8 GB
-    with 75k papers), so the default stops at a few.
+    with 75k papers), so the default stops at a few, and at one on a small machine.
     """
-    return max(1, min(len(os.sched_getaffinity(0)), MAX_DEFAULT_WORKERS))
+    cpus = len(os.sched_getaffinity(0)) if cpus is None else cpus
+    memory_bytes = _memory_bytes() if memory_bytes is None else memory_bytes
+    return max(1, min(cpus, MAX_DEFAULT_WORKERS, memory_bytes // MEMORY_PER_WORKER))
+
+
+def _memory_bytes() -> int:
+    """Physical memory, or the cgroup (v2) limit of the container this runs in when that is lower."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    with contextlib.suppress(OSError, ValueError):
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            memory = min(memory, int(limit))
+    return memory
 
 
 def worker_cpus(workers: int) -> list[int] | None:
