@@ -139,6 +139,50 @@ def test_a_new_paper_is_found_after_sync_and_a_changed_abstract_is_embedded_once
         )
 
 
+class SlowCountingEmbedder(CountingEmbedder):
+    """Takes its time, so that two workers syncing at once both see the same papers unembedded."""
+
+    def encode(self, texts, precision=None):  # type: ignore[no-untyped-def]
+        time.sleep(0.5)
+        return super().encode(texts, precision)
+
+
+def test_two_workers_syncing_at_once_embed_each_new_text_once(
+    tmp_path: Path, catalogue_database: Path, embedder: Embedder
+) -> None:
+    from broadsheet.search.service import SearchService
+
+    first, factory = indexed_service(tmp_path, catalogue_database, embedder)
+    second = SearchService(first.settings, factory, SlowCountingEmbedder(embedder))
+    second.sync()
+    second.ready.set()
+    first.embedder = first.searcher.embedder = SlowCountingEmbedder(embedder)
+    fresh = [
+        PaperRecord(
+            arxiv_id=f"2611.0000{i}",
+            title=f"Stair climbing for legged robots, part {i}",
+            abstract="A controller for quadruped robots that climbs staircases from camera images.",
+            authors=["A. Researcher"],
+            categories=["cs.RO"],
+            published_at=datetime(2026, 11, 20, tzinfo=UTC),
+            source="test",
+        )
+        for i in range(1, 5)
+    ]
+    import_items(factory, fresh)
+    start = threading.Barrier(2)
+
+    def sync(service: SearchService) -> int:
+        start.wait()
+        return service.sync().embedded
+
+    with ThreadPoolExecutor(2) as pool:
+        embedded = list(pool.map(sync, [first, second]))
+    assert sorted(embedded) == [0, 4], "one worker embeds the new papers; the other takes the stored vectors"
+    for service in (first, second):
+        assert service.search("quadruped robot climbing stairs", limit=4, mode="dense")[0].arxiv_id.startswith("2611.")
+
+
 def test_vectors_of_another_model_are_refused(tmp_path: Path, catalogue_database: Path, embedder: Embedder) -> None:
     service, _ = indexed_service(tmp_path, catalogue_database, embedder)
     other = tmp_path / "other"

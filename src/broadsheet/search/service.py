@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -234,13 +235,39 @@ class SearchService:
             else:
                 missing.append((doc, text, digest))
         for start in range(0, len(missing), EMBED_CHUNK):
-            part = missing[start : start + EMBED_CHUNK]
-            fresh = self.embedder.encode([text for _, text, _ in part])
-            self._store_vectors([(doc.doc_id, digest, vec) for (doc, _, digest), vec in zip(part, fresh, strict=True)])
+            with self._embedding_lock():
+                # Every worker of `serve` syncs its own index: one that waited here finds the vectors
+                # another has just stored and embeds only what is still missing, so no text is
+                # embedded twice.
+                part = self._still_missing(missing[start : start + EMBED_CHUNK], vectors, report)
+                if not part:
+                    continue
+                fresh = self.embedder.encode([text for _, text, _ in part])
+                rows = [(doc.doc_id, digest, vec) for (doc, _, digest), vec in zip(part, fresh, strict=True)]
+                self._store_vectors(rows)
             for (doc, _, _), vec in zip(part, fresh, strict=True):
                 vectors[doc.doc_id] = vec
             report.embedded += len(part)
         return docs
+
+    def _embedding_lock(self) -> FileLock:
+        """Held while embedding and storing, by every process that shares this data directory."""
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return FileLock(self.settings.data_dir / "embedding.lock")
+
+    def _still_missing(
+        self, part: list[tuple[SearchDoc, str, str]], vectors: dict[str, np.ndarray], report: SyncReport
+    ) -> list[tuple[SearchDoc, str, str]]:
+        stored = self._stored_vectors([doc.doc_id for doc, _, _ in part])
+        left = []
+        for doc, text, digest in part:
+            known = stored.get(doc.doc_id)
+            if known is not None and known[0] == digest:
+                vectors[doc.doc_id] = known[1]
+                report.reused_vectors += 1
+            else:
+                left.append((doc, text, digest))
+        return left
 
     def _store_vectors(self, rows: list[tuple[str, str, np.ndarray]]) -> None:
         assert self.embedder is not None
