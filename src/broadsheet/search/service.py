@@ -223,17 +223,9 @@ class SearchService:
         docs = [SearchDoc(p.arxiv_id, p.title, p.abstract, tuple(p.authors or ())) for p in papers]
         if self.embedder is None:
             return docs
-        stored = self._stored_vectors([d.doc_id for d in docs])
-        missing: list[tuple[SearchDoc, str, str]] = []
-        for doc in docs:
-            text = embedding_text(doc.title, doc.abstract)
-            digest = text_hash(text)
-            known = stored.get(doc.doc_id)
-            if known is not None and known[0] == digest:
-                vectors[doc.doc_id] = known[1]
-                report.reused_vectors += 1
-            else:
-                missing.append((doc, text, digest))
+        texts = [embedding_text(doc.title, doc.abstract) for doc in docs]
+        entries = [(doc, text, text_hash(text)) for doc, text in zip(docs, texts, strict=True)]
+        missing = self._still_missing(entries, vectors, report)
         for start in range(0, len(missing), EMBED_CHUNK):
             with self._embedding_lock():
                 # Every worker of `serve` syncs its own index: one that waited here finds the vectors
@@ -258,6 +250,7 @@ class SearchService:
     def _still_missing(
         self, part: list[tuple[SearchDoc, str, str]], vectors: dict[str, np.ndarray], report: SyncReport
     ) -> list[tuple[SearchDoc, str, str]]:
+        """The (doc, text, hash) entries with no stored vector for that text; the others' go into `vectors`."""
         stored = self._stored_vectors([doc.doc_id for doc, _, _ in part])
         left = []
         for doc, text, digest in part:
