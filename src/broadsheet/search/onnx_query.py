@@ -58,15 +58,11 @@ def export_path(cache_dir: Path, model_id: str, model_path: str) -> Path:
     """
     key: dict[str, Any] = {"format": EXPORT_FORMAT, "opset": ONNX_OPSET, "model_id": model_id}
     root = Path(model_path)
-    weights = [name for name in _WEIGHT_FILES if (root / name).is_file()] if root.is_dir() else []
-    for name in weights:
-        with (root / name).open("rb") as handle:
-            key[name] = hashlib.file_digest(handle, "sha256").hexdigest()
-    if root.is_dir():
-        for name in _CONFIG_FILES:
-            if (root / name).is_file():
-                key[name] = hashlib.sha256((root / name).read_bytes()).hexdigest()
-    if not weights:
+    for name in (*_WEIGHT_FILES, *_CONFIG_FILES):
+        if (root / name).is_file():
+            with (root / name).open("rb") as handle:
+                key[name] = hashlib.file_digest(handle, "sha256").hexdigest()
+    if not any(name in key for name in _WEIGHT_FILES):  # a hub id or an unusual layout: where it is, then
         key["path"] = str(root.resolve()) if root.is_dir() else model_path
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "--", model_id).strip("-.") or "model"
