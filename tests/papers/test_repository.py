@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,3 +35,43 @@ def test_paper_fields_give_the_json_of_the_paper_itself(factory: sessionmaker[Se
         assert card["numComments"] == stored.imported_comments + 2
         assert isinstance(card["authors"], list) and card["publishedAt"].endswith("Z")
         assert repository.paper_fields(session, []) == {}
+
+
+def _part_of(part: dict[str, Any], whole: dict[str, Any]) -> bool:
+    """Every key of `part` is in `whole` with the same value (nested objects compared the same way)."""
+    for key, value in part.items():
+        if key not in whole:
+            return False
+        if isinstance(value, dict) and isinstance(whole[key], dict):
+            if not _part_of(value, whole[key]):
+                return False
+        elif value != whole[key]:
+            return False
+    return True
+
+
+def test_a_card_is_the_part_of_the_full_item_that_the_card_template_reads(
+    factory: sessionmaker[Session],
+) -> None:
+    import_items(factory, read_hf_daily(HF_DAILY_DIR))
+    with factory() as session:
+        ids = sorted(session.scalars(select(Paper.arxiv_id)))[::25]
+        session.execute(update(Paper).where(Paper.arxiv_id == ids[0]).values(vote_count=2, github_repo="https://x.org/r"))
+        session.commit()
+
+        cards = repository.card_fields(session, [*ids, "2101.99999"])
+        assert sorted(cards) == ids
+        for arxiv_id, row in cards.items():
+            paper = session.get(Paper, arxiv_id)
+            assert paper is not None
+            card, full = schemas.card_item_json(row), schemas.daily_item_json(None, paper)
+            assert _part_of(card, full), arxiv_id
+            # What the card template reads of an item (`_cards.html`) is all in the card.
+            assert {"submittedBy", "numComments", "pinned", "picked", "dailyDate"} <= card.keys()
+            read = {"id", "upvotes", "title", "summary", "authors", "publishedAt", "links", "githubRepo", "projectPage"}
+            assert read <= card["paper"].keys()
+        first = session.get(Paper, ids[0])
+        assert first is not None
+        assert cards[ids[0]].github_repo == "https://x.org/r"
+        assert schemas.card_item_json(cards[ids[0]])["paper"]["upvotes"] == first.imported_upvotes + 2
+        assert set(schemas.paper_card_json(cards[ids[0]])) < set(schemas.paper_json(first))

@@ -18,24 +18,16 @@ def arxiv_links(arxiv_id: str) -> dict[str, str]:
     return {"arxiv": f"https://arxiv.org/abs/{arxiv_id}", "pdf": f"https://arxiv.org/pdf/{arxiv_id}"}
 
 
-class PaperFields(Protocol):
-    """What the JSON shapes read of a paper: a `Paper`, or a row of these columns (see `PAPER_FIELDS`)."""
+class CardFields(Protocol):
+    """What a paper card shows: a `Paper`, or a row of these columns (see `CARD_FIELDS`)."""
 
     arxiv_id: str
     title: str
     abstract: str
     authors: list[str]
     published_at: datetime | None
-    updated_at: datetime | None
     github_repo: str | None
     project_page: str | None
-    keywords: list[str]
-    categories: list[str]
-    version: int | None
-    comment: str | None
-    journal_ref: str | None
-    doi: str | None
-    thumbnail: str | None
 
     @property
     def upvotes(self) -> int: ...
@@ -44,23 +36,45 @@ class PaperFields(Protocol):
     def num_comments(self) -> int: ...
 
 
+class PaperFields(CardFields, Protocol):
+    """What the JSON shapes read of a paper: a `Paper`, or a row of these columns (see `PAPER_FIELDS`)."""
+
+    updated_at: datetime | None
+    keywords: list[str]
+    categories: list[str]
+    version: int | None
+    comment: str | None
+    journal_ref: str | None
+    doi: str | None
+    thumbnail: str | None
+
+
 # The stored columns among them (`upvotes` and `num_comments` each add up two counts).
-PAPER_FIELDS = tuple(PaperFields.__annotations__)
+CARD_FIELDS = tuple(CardFields.__annotations__)
+PAPER_FIELDS = CARD_FIELDS + tuple(PaperFields.__annotations__)
 
 
-def paper_json(paper: PaperFields) -> dict[str, Any]:
-    """A paper object as `/api/papers/{id}` returns it (HF field names, plus Broadsheet extras)."""
+def paper_card_json(paper: CardFields) -> dict[str, Any]:
+    """The part of a paper object (`paper_json`) that a card shows: the same names and values."""
     return {
         "id": paper.arxiv_id,
         "title": paper.title,
         "summary": paper.abstract,
         "authors": [{"name": name} for name in paper.authors],
         "publishedAt": iso(paper.published_at),
-        "updatedAt": iso(paper.updated_at),
         "upvotes": paper.upvotes,
         "numComments": paper.num_comments,
         "githubRepo": paper.github_repo,
         "projectPage": paper.project_page,
+        "links": arxiv_links(paper.arxiv_id),
+    }
+
+
+def paper_json(paper: PaperFields) -> dict[str, Any]:
+    """A paper object as `/api/papers/{id}` returns it (HF field names, plus Broadsheet extras)."""
+    return {
+        **paper_card_json(paper),
+        "updatedAt": iso(paper.updated_at),
         "ai_keywords": paper.keywords,
         "categories": paper.categories,
         "version": paper.version,
@@ -68,7 +82,19 @@ def paper_json(paper: PaperFields) -> dict[str, Any]:
         "journalRef": paper.journal_ref,
         "doi": paper.doi,
         "thumbnail": paper.thumbnail,
-        "links": arxiv_links(paper.arxiv_id),
+    }
+
+
+def card_item_json(paper: CardFields) -> dict[str, Any]:
+    """A paper's card outside the feed (a search hit, a similar paper): the part of
+    `daily_item_json(None, paper)` that `_cards.html` reads, without the columns only the API shows."""
+    return {
+        "paper": paper_card_json(paper),
+        "numComments": paper.num_comments,
+        "submittedBy": None,
+        "dailyDate": None,
+        "picked": False,
+        "pinned": False,
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 from typing import Annotated, Any, TypeVar
 
 import anyio
@@ -68,15 +69,21 @@ def marked(text: str, spans: list[tuple[int, int]]) -> Markup:
 
 
 def results_context(
-    session: Session, service: SearchService, hits: list[SearchHit], highlight: bool = True
+    session: Session, service: SearchService, hits: list[SearchHit], highlight: bool = True, full_json: bool = False
 ) -> dict[str, Any]:
-    papers = repository.paper_fields(session, [hit.arxiv_id for hit in hits])
+    """The hits' items (cards; with `full_json`, the whole `/api/daily_papers` item) and highlights."""
+    if full_json:
+        papers: dict[str, Any] = repository.paper_fields(session, [hit.arxiv_id for hit in hits])
+        item_of: Callable[[Any], dict[str, Any]] = partial(schemas.daily_item_json, None)
+    else:
+        papers = repository.card_fields(session, [hit.arxiv_id for hit in hits])
+        item_of = schemas.card_item_json
     items, marked_texts = [], []
     for hit in hits:
         paper = papers.get(hit.arxiv_id)
         if paper is None:
             continue
-        item = schemas.daily_item_json(None, paper)
+        item = item_of(paper)
         item["score"] = round(hit.score, 4)
         items.append(item)
         if highlight and hit.matched_terms:
@@ -111,8 +118,9 @@ def _search(
     p: int,
     limit: int,
     mode: str | None,
-    highlight: bool = True,
+    api: bool = False,
 ) -> dict[str, Any]:
+    """A page of results: cards with highlights for the page, or (`api`) full JSON items without."""
     service = search_service(request)
     if mode not in (None, "hybrid", "bm25", "dense"):
         raise InvalidInput(f"mode must be hybrid, bm25 or dense, got {mode!r}")
@@ -126,7 +134,7 @@ def _search(
         return context
     hits = service.run(parsed, filters, limit=limit + 1, offset=p * limit, mode=mode)  # type: ignore[arg-type]
     context["has_more"] = len(hits) > limit
-    context.update(results_context(session, service, hits[:limit], highlight=highlight))
+    context.update(results_context(session, service, hits[:limit], highlight=not api, full_json=api))
     return context
 
 
@@ -179,7 +187,7 @@ async def api_search(
 ) -> Response:
     def items(session: Session) -> list[dict[str, Any]]:
         context = _search(
-            request, session, q, category, date_from, date_until, has_code, p, limit, mode, highlight=False
+            request, session, q, category, date_from, date_until, has_code, p, limit, mode, api=True
         )
         if "paper_id" in context:
             paper = repository.get_paper(session, context["paper_id"])
