@@ -7,7 +7,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -53,22 +53,37 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 class _Response:
-    """The httptools parser callback this client needs: whether the response is complete."""
+    """The httptools parser callbacks this client needs: whether the response is complete, and
+    whether the server keeps the connection open after it. That is asked once the headers are in:
+    when the message is complete, llhttp has already reset for the next one and always says no."""
 
     def __init__(self) -> None:
         self.complete = False
+        self.keep_alive = False
+        self.parser: Any = None
+
+    def on_headers_complete(self) -> None:
+        self.keep_alive = bool(self.parser.should_keep_alive())
 
     def on_message_complete(self) -> None:
         self.complete = True
 
 
 def _client_process(
-    base_url: str, path: str, count: int, start_at: float, fillers: list[str] | None = None, offset: int = 0
-) -> tuple[list[float], int, float]:
-    """One client: a keep-alive connection sending `count` requests back to back.
+    base_url: str,
+    path: str,
+    count: int,
+    start_at: float,
+    fillers: list[str] | None = None,
+    offset: int = 0,
+    keep_alive: bool = True,
+) -> tuple[list[float], int, float, int]:
+    """One client: a keep-alive connection sending `count` requests back to back (without
+    `keep_alive`, each request asks the server to close and goes on a new connection).
 
-    Returns the latencies in ms, the number of answers other than 200, and the CPU seconds this
-    client spent. A path with `{q}` takes the next of `fillers` (URL-quoted) for each request.
+    Returns the latencies in ms, the number of answers other than 200, the CPU seconds this
+    client spent, and the connections it opened (one, unless the server closed them). A path
+    with `{q}` takes the next of `fillers` (URL-quoted) for each request.
     Responses are parsed by httptools (llhttp, in C) straight off the socket: the clients share
     the machine with the server they measure, and http.client's header parsing in Python cost
     0.39-0.45 ms of CPU a search page against 0.23-0.25 here.
@@ -80,7 +95,8 @@ def _client_process(
 
     parts = urlsplit(base_url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    head = f" HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: broadsheet-bench\r\n\r\n".encode()
+    close = "" if keep_alive else "Connection: close\r\n"
+    head = f" HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: broadsheet-bench\r\n{close}\r\n".encode()
 
     def connect() -> socket.socket:
         connection = socket.create_connection((host, port), timeout=30)
@@ -88,6 +104,7 @@ def _client_process(
         return connection
 
     connection = connect()
+    connections = 1
     buffer = bytearray(1 << 16)
     view = memoryview(buffer)
     latencies: list[float] = []
@@ -100,7 +117,7 @@ def _client_process(
         if fillers:
             target = path.replace("{q}", quote_plus(fillers[(offset + number) % len(fillers)]))
         response = _Response()
-        parser = httptools.HttpResponseParser(response)
+        parser = response.parser = httptools.HttpResponseParser(response)
         started = time.perf_counter()
         connection.sendall(b"GET " + target.encode() + head)
         while not response.complete:
@@ -111,12 +128,13 @@ def _client_process(
         latencies.append((time.perf_counter() - started) * 1000)
         if parser.get_status_code() != 200:
             errors += 1
-        if not parser.should_keep_alive():
+        if not response.keep_alive and number + 1 < count:
             connection.close()
             connection = connect()
+            connections += 1
     cpu_s = time.process_time() - cpu_started
     connection.close()
-    return latencies, errors, cpu_s
+    return latencies, errors, cpu_s, connections
 
 
 @bench_app.command("web")
@@ -136,6 +154,13 @@ def bench_web(
         Path | None,
         typer.Option(help="BEIR queries.jsonl whose texts fill `{q}` in a path, a different one each time."),
     ] = None,
+    keep_alive: Annotated[
+        bool,
+        typer.Option(
+            help="Each client keeps one connection open, as browsers do; --no-keep-alive opens a new one "
+            "for every request (asking the server to close), as some load tools do."
+        ),
+    ] = True,
 ) -> None:
     """Load a running server from other processes: requests/s and p50/p95 latency per path."""
     from concurrent.futures import ProcessPoolExecutor
@@ -150,20 +175,28 @@ def bench_web(
     with ProcessPoolExecutor(max_workers=clients) as pool:
         for path in targets:
             warm = [
-                pool.submit(_client_process, servers[i % len(servers)], path, 5, 0.0, fillers, 10_000 + i)
+                pool.submit(_client_process, servers[i % len(servers)], path, 5, 0.0, fillers, 10_000 + i, keep_alive)
                 for i in range(clients)
             ]
             [future.result() for future in warm]
             start_at = time.time() + 0.5
             futures = [
                 pool.submit(
-                    _client_process, servers[i % len(servers)], path, per_client, start_at, fillers, i * per_client
+                    _client_process,
+                    servers[i % len(servers)],
+                    path,
+                    per_client,
+                    start_at,
+                    fillers,
+                    i * per_client,
+                    keep_alive,
                 )
                 for i in range(clients)
             ]
             outcomes = [future.result() for future in futures]
+            client_cpu_s = sum(cpu for _, _, cpu, _ in outcomes)
             elapsed = time.time() - start_at
-            latencies = [value for values, _, _ in outcomes for value in values]
+            latencies = [value for values, _, _, _ in outcomes for value in values]
             results.append(
                 {
                     "path": path,
@@ -172,8 +205,10 @@ def bench_web(
                     "p50_ms": round(statistics.median(latencies), 2),
                     "p95_ms": round(_percentile(latencies, 95), 2),
                     "p99_ms": round(_percentile(latencies, 99), 2),
-                    "errors": sum(errors for _, errors, _ in outcomes),
-                    "client_cpu_ms_per_request": round(sum(cpu for _, _, cpu in outcomes) * 1000 / len(latencies), 3),
+                    "errors": sum(errors for _, errors, _, _ in outcomes),
+                    "client_cpu_ms_per_request": round(client_cpu_s * 1000 / len(latencies), 3),
+                    # One per client, unless the server closed them or --no-keep-alive (then one per request).
+                    "connections": sum(opened for _, _, _, opened in outcomes),
                 }
             )
             typer.echo(json.dumps(results[-1]))
