@@ -27,7 +27,7 @@ def _by_id(fields: tuple[str, ...]) -> Select[Any]:
 
 _PAPERS_BY_ID = _by_id(schemas.PAPER_FIELDS)
 # A card leaves out the JSON-only columns (keywords, categories, ...): a page of 20 search hits loads
-# and shapes in 1.6-1.8 ms of the server's time instead of 1.9-2.3 (the same page, byte for byte).
+# and shapes in 1.6-1.8 ms of the server's time instead of 1.8-2.3 (the same page, byte for byte).
 _CARDS_BY_ID = _by_id(schemas.CARD_FIELDS)
 
 
