@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from functools import partial
 from typing import Annotated, Any, TypeVar
 
 import anyio
@@ -72,18 +71,15 @@ def results_context(
     session: Session, service: SearchService, hits: list[SearchHit], highlight: bool = True, full_json: bool = False
 ) -> dict[str, Any]:
     """The hits' items (cards; with `full_json`, the whole `/api/daily_papers` item) and highlights."""
-    if full_json:
-        papers: dict[str, Any] = repository.paper_fields(session, [hit.arxiv_id for hit in hits])
-        item_of: Callable[[Any], dict[str, Any]] = partial(schemas.daily_item_json, None)
-    else:
-        papers = repository.card_fields(session, [hit.arxiv_id for hit in hits])
-        item_of = schemas.card_item_json
+    ids = [hit.arxiv_id for hit in hits]
+    load = repository.paper_fields if full_json else repository.card_fields
+    papers: dict[str, Any] = load(session, ids)
     items, marked_texts = [], []
     for hit in hits:
         paper = papers.get(hit.arxiv_id)
         if paper is None:
             continue
-        item = item_of(paper)
+        item = schemas.daily_item_json(None, paper) if full_json else schemas.card_item_json(paper)
         item["score"] = round(hit.score, 4)
         items.append(item)
         if highlight and hit.matched_terms:
@@ -186,9 +182,7 @@ async def api_search(
     mode: Mode = None,
 ) -> Response:
     def items(session: Session) -> list[dict[str, Any]]:
-        context = _search(
-            request, session, q, category, date_from, date_until, has_code, p, limit, mode, api=True
-        )
+        context = _search(request, session, q, category, date_from, date_until, has_code, p, limit, mode, api=True)
         if "paper_id" in context:
             paper = repository.get_paper(session, context["paper_id"])
             if paper is None:
