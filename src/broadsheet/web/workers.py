@@ -9,7 +9,8 @@ closes. The parent does nothing else, so it costs one accept and one send per co
 A worker that dies is replaced (unless it keeps dying as it starts); SIGINT or SIGTERM stops the
 parent and then the workers. With no more workers than CPUs, each worker is pinned to a CPU of its
 own, so its caches stay warm instead of following the scheduler's moves (8 clients, 2 workers on
-2 cores: about 3% more searches a second and p95 about 2 ms lower in three paired runs).
+2 cores, five paired keep-alive runs: 212 against 207 searches a second on average, p95 alike,
+median 44.5 against 44.2 ms).
 """
 
 from __future__ import annotations
