@@ -24,7 +24,7 @@ def test_delta_segment_scores_like_a_bulk_build(scifact: SciFactSubset) -> None:
         np.testing.assert_allclose(bulk.score_all(terms), incremental.score_all(terms), rtol=1e-5)
 
 
-def test_removed_documents_leave_exact_scores_before_and_after_merge(scifact: SciFactSubset) -> None:
+def test_removed_documents_leave_exact_scores_and_bounds_before_and_after_merge(scifact: SciFactSubset) -> None:
     docs = docs_of(scifact)
     keep = len(docs) - 50
     clean = LexicalIndex(min_merge_docs=10)
@@ -41,6 +41,10 @@ def test_removed_documents_leave_exact_scores_before_and_after_merge(scifact: Sc
             terms = list(clean.tokenizer.query_terms(query))
             np.testing.assert_allclose(dirty.score_all(terms)[:keep], clean.score_all(terms), rtol=1e-5)
             assert not dirty.score_all(terms)[keep:].any()
+            # so a query's candidates and its score bound leave the removed documents out too
+            wanted = clean.candidates(clean.score_all(terms), None).tolist()
+            assert dirty.candidates(dirty.score_all(terms), None).tolist() == wanted
+            assert dirty.max_score(terms) == clean.max_score(terms)
 
 
 def test_title_weight_lifts_title_matches() -> None:

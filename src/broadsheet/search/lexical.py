@@ -14,6 +14,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,6 +22,14 @@ from broadsheet.search.select import top_k
 from broadsheet.search.tokenizer import Tokenizer
 
 FIELDS = ("title", "abstract", "authors")
+
+
+class _TermScores(NamedTuple):
+    """One term's postings as a query reads them: slots, score in each (0 when removed), live count."""
+
+    docs: np.ndarray
+    contrib: np.ndarray
+    df: int
 
 
 @dataclass(frozen=True)
@@ -83,8 +92,8 @@ class LexicalIndex:
         self._delta: dict[int, tuple[list[int], list[tuple[int, int, int]]]] = {}
         self._delta_docs = 0
         self._inv_norm: np.ndarray | None = None
-        # term id -> (slots, score contribution per slot); valid until the next add/remove/merge
-        self._contrib: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # term id -> its slots, score contribution per slot and df; valid until the next add/remove/merge
+        self._contrib: dict[int, _TermScores] = {}
 
     # ----------------------------------------------------------------- building
     def __len__(self) -> int:
@@ -248,9 +257,9 @@ class LexicalIndex:
             tid = self.vocab.get(term)
             if tid is None:
                 continue
-            docs, contrib = self._term_scores(tid)
-            if docs.size:
-                np.add.at(scores, docs, contrib)
+            term_scores = self._term_scores(tid)
+            if term_scores.docs.size:
+                np.add.at(scores, term_scores.docs, term_scores.contrib)
         return scores
 
     def max_score(self, terms: Iterable[str]) -> float:
@@ -261,12 +270,12 @@ class LexicalIndex:
         total = 0.0
         for term in terms:
             tid = self.vocab.get(term)
-            df = 0 if tid is None else int(np.count_nonzero(self._term_scores(tid)[1]))
+            df = 0 if tid is None else self._term_scores(tid).df
             total += math.log(1.0 + (n - df + 0.5) / (df + 0.5))
         return total
 
-    def _term_scores(self, tid: int) -> tuple[np.ndarray, np.ndarray]:
-        """Slots containing term `tid` and the term's BM25F score in each (0 for removed slots).
+    def _term_scores(self, tid: int) -> _TermScores:
+        """Slots containing term `tid`, the term's BM25F score in each (0 for removed slots), and its df.
 
         Cached per term until the collection changes, so a query is one scatter-add per term. The
         slots are cached as native indices (intp): the postings' int32 would otherwise be converted
@@ -281,13 +290,13 @@ class LexicalIndex:
         live = self.alive[docs]
         df = int(np.count_nonzero(live))
         if df == 0:
-            out = (docs[:0], np.zeros(0, dtype=np.float32))
+            out = _TermScores(docs[:0], np.zeros(0, dtype=np.float32), 0)
         else:
             inv = self._norms()
             idf = math.log(1.0 + (self._n_alive - df + 0.5) / (df + 0.5))
             x = tf[0] * inv[0, docs] + tf[1] * inv[1, docs] + tf[2] * inv[2, docs]
             contrib = np.where(live, idf * x / (self.params.k1 + x), 0.0).astype(np.float32)
-            out = (docs, contrib)
+            out = _TermScores(docs, contrib, df)
         if len(self._contrib) > 50_000:  # bound memory: a long tail of rare query terms
             self._contrib = {}
         self._contrib[tid] = out
@@ -299,12 +308,13 @@ class LexicalIndex:
         return top_k(scores, k, self.candidates(scores, allowed))
 
     def candidates(self, scores: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
-        """Slots with a positive score that are alive and, when given, allowed (a mask over slots)."""
+        """Slots with a positive score (so alive: removed slots score 0) that are allowed, when given
+        (a mask over slots)."""
         cand = np.flatnonzero(scores > 0)
         if allowed is not None:
             cand = cand[cand < allowed.size]
             cand = cand[allowed[cand]]
-        return cand[self.alive[cand]]
+        return cand
 
     def slots_with_every(self, terms: Iterable[str]) -> np.ndarray:
         """Sorted slots holding every one of `terms` in some field: where a phrase of those words can be."""
@@ -313,7 +323,7 @@ class LexicalIndex:
             tid = self.vocab.get(term)
             if tid is None:
                 return np.zeros(0, dtype=np.intp)
-            docs = self._term_scores(tid)[0]  # sorted, unique, and cached: the same query scores these terms
+            docs = self._term_scores(tid).docs  # sorted, unique, and cached: the same query scores these terms
             found = docs if found is None else np.intersect1d(found, docs, assume_unique=True)
         if found is None:
             raise ValueError("slots_with_every needs at least one term")
@@ -326,7 +336,7 @@ class LexicalIndex:
             tid = self.vocab.get(term)
             if tid is None:
                 continue
-            docs, _ = self._term_scores(tid)  # sorted: main segment by slot, then newer delta slots
+            docs = self._term_scores(tid).docs  # sorted: main segment by slot, then newer delta slots
             if docs.size == 0:
                 continue
             pos = np.minimum(np.searchsorted(docs, slots), docs.size - 1)
