@@ -9,6 +9,7 @@ import pytest
 
 from broadsheet.search.errors import IndexFormatError, ModelMismatchError
 from broadsheet.search.vector_index import VectorIndex
+from tests.fixtures.paths import SHARED_DATA
 from tests.search.conftest import SciFactSubset
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -68,3 +69,17 @@ def test_hnsw_graph_survives_save_and_load(tmp_path: Path, scifact: SciFactSubse
     assert loaded.uses_ann and (tmp_path / "hnsw.bin").exists()
     rows, _ = loaded.search(vecs[7], 1)
     assert loaded.ids[rows[0]] == ids[7]
+
+
+def test_the_same_rows_always_make_the_same_graph() -> None:
+    """Every worker builds its own graph: a query must get the same results from each of them."""
+    vectors = np.load(SHARED_DATA / "arxiv" / "embeddings_minilm" / "vectors.f16.npy", mmap_mode="r")
+    vectors = np.asarray(vectors[:10_000], dtype=np.float32)
+    ids = [str(i) for i in range(len(vectors))]
+    found = []
+    for _ in range(2):
+        index = VectorIndex(MODEL, 384, ann_threshold=0)
+        index.add(ids, vectors)
+        assert index.uses_ann
+        found.append([index.search(query, 100, None, ef=100)[0].tolist() for query in vectors[::32]])
+    assert found[0] == found[1]

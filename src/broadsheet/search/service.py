@@ -179,7 +179,8 @@ class SearchService:
         report = SyncReport()
         started = datetime.now(UTC)
         with unit_of_work(self.factory) as session:
-            query = select(Paper).order_by(Paper.modified_at)
+            # In one order in every worker (ties too), so their vector graphs are built alike.
+            query = select(Paper).order_by(Paper.modified_at, Paper.arxiv_id)
             if self._synced_until is not None:
                 query = query.where(Paper.modified_at >= self._synced_until)
             papers = list(session.scalars(query))
