@@ -20,6 +20,7 @@ DEFAULT_DIM = 384
 Precision = Literal["fp32", "bf16"]
 QueryPrecision = Literal["fp32", "bf16", "int8"]
 QueryBackend = Literal["onnx", "torch"]
+PaperBackend = Literal["openvino", "torch"]
 
 
 def default_model_path() -> str:
@@ -30,7 +31,7 @@ def default_model_path() -> str:
 
 
 class Embedder:
-    """Sentence embedder: `encode` papers (batched, bf16 autocast by default), `encode_query` one query.
+    """Sentence embedder: `encode` papers (batched, bf16 by default), `encode_query` one query.
 
     The model loads on first use and never touches the network (`HF_HUB_OFFLINE=1`).
     `model_id` names the model in index manifests, so vectors of different models are never mixed.
@@ -38,6 +39,9 @@ class Embedder:
     thread), exported once from the loaded model into `cache_dir` and checked against torch at load;
     `query_precision="int8"` runs an int8 copy of that export (another 2.5x; see `onnx_query`).
     Without onnxruntime, or when the export fails or disagrees, queries fall back to torch with a warning.
+    Papers embed through OpenVINO from that same export (`paper_backend="openvino"`, see
+    `openvino_papers`; 1.3-1.4x torch's bf16 autocast), checked against torch at load, or through
+    torch when OpenVINO is missing or disagrees (with a warning) or `paper_backend="torch"`.
     """
 
     def __init__(
@@ -52,6 +56,7 @@ class Embedder:
         query_backend: QueryBackend = "onnx",
         cache_dir: Path | None = None,
         query_cache_size: int = 1024,
+        paper_backend: PaperBackend = "openvino",
     ) -> None:
         self.model_path = model_path
         self.model_id = model_id
@@ -69,6 +74,9 @@ class Embedder:
         self._query_lock = threading.Lock()
         self._onnx: Any = None  # OnnxQueryEncoder once loaded
         self._onnx_tried = False
+        self.paper_backend = paper_backend
+        self._paper_lock = threading.Lock()
+        self._paper_encoders: dict[tuple[Precision, int], Any] = {}  # OpenVinoPaperEncoder, or None for torch
         # Paging repeats the same query; cached vectors are read-only and handed out as copies.
         self._cached_query: Callable[[str], np.ndarray] = (
             functools.lru_cache(maxsize=query_cache_size)(self._encode_query_readonly)
@@ -100,6 +108,12 @@ class Embedder:
         return int(self._load().get_embedding_dimension())
 
     def _encode(self, texts: Sequence[str], precision: Precision, batch_size: int, threads: int) -> np.ndarray:
+        encoder = self._paper_encoder(precision, threads) if texts else None
+        if encoder is not None:
+            return encoder.encode(texts, batch_size)  # type: ignore[no-any-return]
+        return self._encode_torch(texts, precision, batch_size, threads)
+
+    def _encode_torch(self, texts: Sequence[str], precision: Precision, batch_size: int, threads: int) -> np.ndarray:
         import torch
 
         model = self._load()
@@ -123,6 +137,45 @@ class Embedder:
     def encode(self, texts: Sequence[str], precision: Precision | None = None) -> np.ndarray:
         """Embed paper texts (see `text.embedding_text`); returns float32 (n, dim), unit rows."""
         return self._encode(texts, precision or self.precision, self.batch_size, self.threads)
+
+    def encode_torch(self, texts: Sequence[str], precision: Precision | None = None) -> np.ndarray:
+        """`encode` through torch whatever the paper backend (the reference the fast paths are checked against)."""
+        return self._encode_torch(texts, precision or self.precision, self.batch_size, self.threads)
+
+    def active_paper_backend(self, precision: Precision | None = None) -> PaperBackend:
+        """The backend `encode` actually uses (loads the model and compiles the export if needed)."""
+        return "openvino" if self._paper_encoder(precision or self.precision, self.threads) else "torch"
+
+    def _paper_encoder(self, precision: Precision, threads: int) -> Any:
+        """The OpenVINO paper encoder for this precision and thread count, or None for torch."""
+        if self.paper_backend != "openvino":
+            return None
+        key = (precision, threads)
+        with self._paper_lock:
+            if key not in self._paper_encoders:
+                self._paper_encoders[key] = self._load_paper_encoder(precision, threads)
+            return self._paper_encoders[key]
+
+    def _load_paper_encoder(self, precision: Precision, threads: int) -> Any:
+        from broadsheet.search.onnx_query import PARITY_SENTENCES, checked_export, truncating_tokenizer
+        from broadsheet.search.openvino_papers import load_paper_encoder
+
+        model = self._load()
+        fp32 = functools.partial(self._encode_torch, precision="fp32", batch_size=8, threads=threads)
+        try:
+            path = checked_export(model, self.onnx_path, reference=fp32)
+            return load_paper_encoder(
+                path,
+                truncating_tokenizer(model),
+                int(model.tokenizer.pad_token_id or 0),
+                reference=fp32,
+                sentences=PARITY_SENTENCES,
+                threads=threads,
+                precision=precision,
+            )
+        except Exception as exc:  # never let the fast path stop ingest
+            log.warning("papers embed with torch: %s: %s", type(exc).__name__, exc)
+        return None
 
     @property
     def onnx_path(self) -> Path:
@@ -156,7 +209,7 @@ class Embedder:
             return load_query_encoder(
                 model,
                 self.onnx_path,
-                reference=lambda texts: self._encode(texts, "fp32", len(texts), self.query_threads),
+                reference=lambda texts: self._encode_torch(texts, "fp32", len(texts), self.query_threads),
                 threads=self.query_threads,
                 precision=self.query_precision,
             )
@@ -171,7 +224,7 @@ class Embedder:
         if onnx is not None:
             return onnx.encode(query)  # type: ignore[no-any-return]
         precision: Precision = "bf16" if self.query_precision == "bf16" else "fp32"
-        return self._encode([query], precision, 1, self.query_threads)[0]
+        return self._encode_torch([query], precision, 1, self.query_threads)[0]
 
     def _encode_query_readonly(self, query: str) -> np.ndarray:
         vector = self._encode_query_uncached(query)

@@ -102,7 +102,7 @@ class OnnxQueryEncoder:
         return np.asarray(out[0], dtype=np.float32)
 
 
-def _query_tokenizer(model: Any) -> Any:
+def truncating_tokenizer(model: Any) -> Any:
     """A private copy of the fast tokenizer, truncating like the model and never padding.
 
     Calling the `transformers` tokenizer with truncation arguments reconfigures the shared Rust
@@ -286,6 +286,14 @@ def load_query_encoder(
         return fp32
 
 
+def checked_export(model: Any, path: Path, reference: Callable[[Sequence[str]], np.ndarray]) -> Path:
+    """The fp32 ONNX export at `path`, exported first if missing, unreadable or off, and checked against torch.
+
+    The paper path (`openvino_papers`) compiles this same file. Raises `OnnxQueryError` as `load_query_encoder`.
+    """
+    return _fp32_encoder(model, path, reference, 1).path
+
+
 def _fp32_encoder(
     model: Any, path: Path, reference: Callable[[Sequence[str]], np.ndarray], threads: int
 ) -> OnnxQueryEncoder:
@@ -293,7 +301,7 @@ def _fp32_encoder(
         import onnxruntime  # noqa: F401
     except ImportError as exc:
         raise OnnxQueryError("onnxruntime is not installed") from exc
-    tokenizer = _query_tokenizer(model)
+    tokenizer = truncating_tokenizer(model)
     if path.is_file():
         try:
             encoder = OnnxQueryEncoder(_session(path, threads), tokenizer, path, exported=False, export_s=None)

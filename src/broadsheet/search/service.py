@@ -156,7 +156,8 @@ class SearchService:
         self.settings = settings
         self.factory = factory
         if embedder is None and settings.embeddings_enabled:
-            embedder = Embedder(query_precision=settings.query_precision)
+            backend = settings.paper_embedding_backend
+            embedder = Embedder(query_precision=settings.query_precision, paper_backend=backend)
         self.embedder = embedder
         self.searcher = HybridSearcher(embedder)
         self.facts: dict[str, _DocFacts] = {}
