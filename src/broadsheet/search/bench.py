@@ -327,7 +327,7 @@ def bm25_grid() -> list[BM25Params]:
 def bench_embed(texts: Sequence[str], batch_size: int = 32, log: Log = _quiet) -> dict[str, Any]:
     """Papers per second: torch fp32 (the reference), torch bf16 autocast, and bf16 through the backend
     papers are embedded with (OpenVINO unless it is unavailable); how far the bf16 vectors are from fp32."""
-    embedder = Embedder(batch_size=batch_size)
+    embedder = Embedder(batch_size=batch_size, query_precision="int8")  # queries as the site embeds them
     backend = embedder.active_paper_backend("bf16")  # loads the model and compiles the export
     embedder.encode(list(texts[:batch_size]), precision="bf16")  # warm up
     embedder.encode_torch(list(texts[:batch_size]), precision="fp32")
