@@ -98,7 +98,10 @@ def test_without_openvino_papers_embed_with_torch(
     fallback = sharing_model(embedder, cache_dir=tmp_path)
     with caplog.at_level(logging.WARNING):
         vectors = fallback.encode(texts[:8])
+        fallback.release_paper_encoders()
+        fallback.encode(texts[:2])
     assert "papers embed with torch" in caplog.text and "openvino is not installed" in caplog.text
+    assert caplog.text.count("papers embed with torch") == 1, "warned once, not at every burst"
     assert fallback.active_paper_backend() == "torch"
     np.testing.assert_allclose(vectors, fallback.encode_torch(texts[:8]), atol=1e-6)
 
@@ -112,3 +115,16 @@ def test_the_setting_chooses_the_paper_backend(embedder: Embedder, tmp_path: Pat
         _, factory = migrated_factory(settings.resolved_database_url)
         service = SearchService(settings, factory)
         assert service.embedder is not None and service.embedder.paper_backend == backend
+
+
+def test_a_released_encoder_compiles_again_with_the_same_vectors(
+    embedder: Embedder, texts: list[str], tmp_path: Path
+) -> None:
+    fast = sharing_model(embedder, cache_dir=tmp_path)
+    first = fast.encode(texts[:20])
+    compiled = fast._paper_encoders[("bf16", fast.threads)]
+    fast.release_paper_encoders()
+    assert not fast._paper_encoders
+    again = fast.encode(texts[:20])
+    assert fast._paper_encoders[("bf16", fast.threads)] is not compiled
+    np.testing.assert_allclose(again, first, atol=1e-6)

@@ -115,6 +115,8 @@ def test_a_new_paper_is_found_after_sync_and_a_changed_abstract_is_embedded_once
     hits = service.search("four-legged robot walking up steps with vision", limit=3, mode="dense")
     assert hits[0].arxiv_id == "2611.00001"
     assert len(counting.embedded) == 1
+    # embedded through OpenVINO, whose compiled model is freed once the sync is done with it
+    assert counting.paper_backend == "openvino" and not counting._paper_failed and not counting._paper_encoders
 
     with factory.begin() as session:
         session.execute(

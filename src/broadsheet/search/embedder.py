@@ -76,7 +76,8 @@ class Embedder:
         self._onnx_tried = False
         self.paper_backend = paper_backend
         self._paper_lock = threading.Lock()
-        self._paper_encoders: dict[tuple[Precision, int], Any] = {}  # OpenVinoPaperEncoder, or None for torch
+        self._paper_encoders: dict[tuple[Precision, int], Any] = {}  # OpenVinoPaperEncoder by (precision, threads)
+        self._paper_failed: set[tuple[Precision, int]] = set()  # OpenVINO could not serve these: torch
         # Paging repeats the same query; cached vectors are read-only and handed out as copies.
         self._cached_query: Callable[[str], np.ndarray] = (
             functools.lru_cache(maxsize=query_cache_size)(self._encode_query_readonly)
@@ -146,14 +147,28 @@ class Embedder:
         """The backend `encode` actually uses (loads the model and compiles the export if needed)."""
         return "openvino" if self._paper_encoder(precision or self.precision, self.threads) else "torch"
 
+    def release_paper_encoders(self) -> None:
+        """Free the compiled OpenVINO models (about 300-400 MB); the next `encode` compiles again (under 1 s).
+
+        A server embeds new papers in bursts far apart, so it gives the memory back in between.
+        """
+        with self._paper_lock:
+            self._paper_encoders.clear()
+
     def _paper_encoder(self, precision: Precision, threads: int) -> Any:
         """The OpenVINO paper encoder for this precision and thread count, or None for torch."""
         if self.paper_backend != "openvino":
             return None
         key = (precision, threads)
         with self._paper_lock:
+            if key in self._paper_failed:
+                return None
             if key not in self._paper_encoders:
-                self._paper_encoders[key] = self._load_paper_encoder(precision, threads)
+                encoder = self._load_paper_encoder(precision, threads)
+                if encoder is None:
+                    self._paper_failed.add(key)  # warned once; torch from now on
+                    return None
+                self._paper_encoders[key] = encoder
             return self._paper_encoders[key]
 
     def _load_paper_encoder(self, precision: Precision, threads: int) -> Any:

@@ -10,6 +10,7 @@ through the short batches too.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -29,7 +30,13 @@ class PaperEncoderError(RuntimeError):
 
 
 class OpenVinoPaperEncoder:
-    """Embeds batches of paper texts through one compiled OpenVINO model; safe to call from several threads."""
+    """Embeds batches of paper texts through one compiled OpenVINO model; safe to call from several threads.
+
+    One infer request per stream, started and awaited from the calling thread. OpenVINO's
+    `AsyncInferQueue` was not used: its Python callbacks run on OpenVINO's threads and take the
+    interpreter lock there, which deadlocked a process that freed a request while one was still
+    finishing (seen once in a few hundred calls here).
+    """
 
     def __init__(self, compiled: Any, tokenizer: Any, pad_id: int, streams: int, precision: PaperPrecision) -> None:
         self.compiled = compiled
@@ -38,29 +45,37 @@ class OpenVinoPaperEncoder:
         self.streams = streams
         self.precision = precision
         self.dim = int(compiled.output(0).get_partial_shape()[1].get_length())
+        self._requests = [compiled.create_infer_request() for _ in range(streams)]
+        self._lock = threading.Lock()  # the requests are reused, so one call at a time uses them
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Float32 unit vectors, one row per text, in order; texts of similar length share a batch."""
-        import openvino as ov
-
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
         encodings = self.tokenizer.encode_batch(list(texts))
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
         order = np.argsort(-lengths, kind="stable")  # longest first, as sentence-transformers batches
-
-        def store(request: Any, rows: np.ndarray) -> None:
-            out[rows] = request.get_output_tensor(0).data  # copies: the request's buffer is reused
-
-        queue = ov.AsyncInferQueue(self.compiled, self.streams)
-        queue.set_callback(store)
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            queue.start_async(self._feed([encodings[i] for i in rows]), rows)
-        queue.wait_all()
+        batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+        with self._lock:
+            running: list[np.ndarray | None] = [None] * self.streams
+            for n, rows in enumerate(batches):
+                slot = n % self.streams
+                self._collect(slot, running[slot], out)
+                self._requests[slot].start_async(self._feed([encodings[i] for i in rows]))
+                running[slot] = rows
+            for slot, last in enumerate(running):
+                self._collect(slot, last, out)
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
+
+    def _collect(self, slot: int, rows: np.ndarray | None, out: np.ndarray) -> None:
+        """Wait for the batch running on request `slot` (if any) and copy its vectors into their rows."""
+        if rows is None:
+            return
+        request = self._requests[slot]
+        request.wait()
+        out[rows] = request.get_output_tensor(0).data  # copies: the request's buffer is reused
 
     def _feed(self, encodings: list[Any]) -> dict[str, np.ndarray]:
         width = max(len(e.ids) for e in encodings)

@@ -242,6 +242,8 @@ class SearchService:
             for (doc, _, _), vec in zip(part, fresh, strict=True):
                 vectors[doc.doc_id] = vec
             report.embedded += len(part)
+        if missing:
+            self.embedder.release_paper_encoders()  # new papers come in bursts; keep the memory in between
         return docs
 
     def _embedding_lock(self) -> FileLock:
