@@ -207,6 +207,8 @@ class SearchService:
         self._synced_until = started
         with self._lock:
             self._filter_arrays()  # built here, in the background, rather than by the first filtered query
+        if report.embedded and self.embedder is not None:
+            self.embedder.release_paper_encoders()  # new papers come in bursts; keep the memory in between
         return report
 
     def _stored_vectors(self, ids: list[str]) -> dict[str, tuple[str, np.ndarray]]:
@@ -242,8 +244,6 @@ class SearchService:
             for (doc, _, _), vec in zip(part, fresh, strict=True):
                 vectors[doc.doc_id] = vec
             report.embedded += len(part)
-        if missing:
-            self.embedder.release_paper_encoders()  # new papers come in bursts; keep the memory in between
         return docs
 
     def _embedding_lock(self) -> FileLock:
