@@ -53,6 +53,13 @@ class CountingEmbedder(Embedder):
         return super().encode(texts)
 
 
+def sharing_model(real: Embedder, **kwargs: object) -> Embedder:
+    """An embedder reusing the session's loaded model (no LRU cache, so every call really embeds)."""
+    fresh = Embedder(**{"query_cache_size": 0, **kwargs})  # type: ignore[arg-type]
+    fresh._model = real._load()
+    return fresh
+
+
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     model = Embedder()

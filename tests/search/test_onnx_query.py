@@ -14,7 +14,7 @@ from broadsheet.search.embedder import Embedder
 from broadsheet.search.engine import HybridSearcher
 from broadsheet.search.metrics import evaluate
 from broadsheet.search.onnx_query import export_path, int8_path
-from tests.search.conftest import SciFactSubset
+from tests.search.conftest import SciFactSubset, sharing_model
 
 SENTENCES = [
     "Aspirin reduces the risk of colorectal cancer.",
@@ -23,13 +23,6 @@ SENTENCES = [
     # well past the 256-token limit, so truncation must match torch
     " ".join(["Mitochondrial dysfunction drives neurodegeneration in aged mice"] * 60),
 ]
-
-
-def sharing_model(real: Embedder, **kwargs: object) -> Embedder:
-    """An embedder reusing the session's loaded model (no LRU cache, so every call really embeds)."""
-    fresh = Embedder(query_cache_size=0, **kwargs)  # type: ignore[arg-type]
-    fresh._model = real._load()
-    return fresh
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from broadsheet.search.openvino_papers import PaperEncoderError, load_paper_enco
 from broadsheet.search.service import SearchService
 from broadsheet.search.text import embedding_text
 from tests.fixtures.app import make_settings, migrated_factory
-from tests.search.conftest import SciFactSubset
+from tests.search.conftest import SciFactSubset, sharing_model
 
 EDGE_TEXTS = [
     "x",
@@ -23,12 +23,6 @@ EDGE_TEXTS = [
     # well past the 256-token limit, so truncation must match torch
     " ".join(["Mitochondrial dysfunction drives neurodegeneration in aged mice"] * 60),
 ]
-
-
-def sharing_model(real: Embedder, **kwargs: object) -> Embedder:
-    fresh = Embedder(**kwargs)  # type: ignore[arg-type]
-    fresh._model = real._load()
-    return fresh
 
 
 @pytest.fixture

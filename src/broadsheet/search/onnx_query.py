@@ -290,15 +290,15 @@ def checked_export(model: Any, path: Path, reference: Callable[[Sequence[str]], 
     """The fp32 ONNX export at `path`, exported first if missing, unreadable or off, and checked against torch.
 
     The paper path (`openvino_papers`) compiles this same file, again after each release; a file this
-    process has checked is not checked again while unchanged. Raises `OnnxQueryError` as `load_query_encoder`.
+    process has checked (here or for the query path) is not checked again while unchanged. Raises
+    `OnnxQueryError` as `load_query_encoder`.
     """
     if _file_key(path) in _CHECKED_EXPORTS:
         return path
-    checked = _fp32_encoder(model, path, reference, 1).path
-    _CHECKED_EXPORTS.add(_file_key(checked))
-    return checked
+    return _fp32_encoder(model, path, reference, 1).path
 
 
+# (path, mtime, size) of the exports `_fp32_encoder` has found to agree with torch in this process
 _CHECKED_EXPORTS: set[tuple[str, int, int]] = set()
 
 
@@ -323,6 +323,7 @@ def _fp32_encoder(
             encoder = OnnxQueryEncoder(_session(path, threads), tokenizer, path, exported=False, export_s=None)
             cosine = _min_cosine(encoder, reference)
             if cosine >= MIN_COSINE:
+                _CHECKED_EXPORTS.add(_file_key(path))
                 return encoder
             log.warning("cached ONNX query model %s disagrees with torch (cosine %.6f); re-exporting", path, cosine)
         except Exception as exc:  # a truncated or corrupt file: replace it
@@ -336,4 +337,5 @@ def _fp32_encoder(
     if cosine < MIN_COSINE:
         raise OnnxQueryError(f"ONNX export disagrees with torch (min cosine {cosine:.6f} < {MIN_COSINE})")
     log.info("exported ONNX query model to %s in %.1f s (min cosine %.6f)", path, export_s, cosine)
+    _CHECKED_EXPORTS.add(_file_key(path))
     return encoder

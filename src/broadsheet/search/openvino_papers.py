@@ -13,13 +13,14 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
+from broadsheet.search.embedder import Precision
+
 log = logging.getLogger(__name__)
 
-PaperPrecision = Literal["fp32", "bf16"]
 # bf16 keeps cosine 0.99997 to torch fp32 on real abstracts (and on the parity sentences); a graph
 # that misses this bar is broken, not merely rounded.
 PAPER_MIN_COSINE = 0.9995
@@ -38,7 +39,7 @@ class OpenVinoPaperEncoder:
     finishing (seen once in a few hundred calls here).
     """
 
-    def __init__(self, compiled: Any, tokenizer: Any, pad_id: int, streams: int, precision: PaperPrecision) -> None:
+    def __init__(self, compiled: Any, tokenizer: Any, pad_id: int, streams: int, precision: Precision) -> None:
         self.compiled = compiled
         self.tokenizer = tokenizer  # a configured `tokenizers.Tokenizer` that truncates and never pads
         self.pad_id = pad_id
@@ -97,7 +98,7 @@ def load_paper_encoder(
     reference: Callable[[Sequence[str]], np.ndarray],
     sentences: Sequence[str],
     threads: int,
-    precision: PaperPrecision,
+    precision: Precision,
 ) -> OpenVinoPaperEncoder:
     """Compile the fp32 ONNX export at `path` for `threads` streams and check it against torch fp32.
 
