@@ -280,7 +280,7 @@ def _search_service(settings: Settings) -> SearchService:
 
 
 def index_rebuild() -> None:
-    """Rebuild the search index from the database, embedding every paper whose text has no stored vector."""
+    """Rebuild the search index from the database, embedding papers with no stored vector, and save it for `serve`."""
     settings = load_settings()
     service = _search_service(settings)
     with progress_bar("indexing papers") as progress:
@@ -290,22 +290,12 @@ def index_rebuild() -> None:
             progress.update(task, completed=done, total=total)
 
         report = service.sync(on_progress=advance)
-    if service.searcher.vectors is not None:
-        # A rebuild replaces the directory whole: written beside it, then swapped in.
-        target = settings.index_dir / "vectors"
-        fresh = settings.index_dir / "vectors.new"
-        shutil.rmtree(fresh, ignore_errors=True)
-        service.searcher.vectors.save(fresh)
-        if target.exists():
-            old = settings.index_dir / "vectors.old"
-            shutil.rmtree(old, ignore_errors=True)
-            target.rename(old)
-            fresh.rename(target)
-            shutil.rmtree(old)
-        else:
-            fresh.rename(target)
+    snapshot = service.save_index(replace_newer=True)
+    # Before snapshots, a rebuild wrote only the vectors, here, and nothing read them back.
+    shutil.rmtree(settings.index_dir / "vectors", ignore_errors=True)
     console.print(
-        f"Indexed {report.indexed} papers: {report.reused_vectors} stored vectors reused, {report.embedded} embedded."
+        f"Indexed {report.indexed} papers: {report.reused_vectors} stored vectors reused, {report.embedded} embedded. "
+        f"Saved as {service.index_store.root / str(snapshot)}; `serve` starts from it."
     )
 
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from broadsheet.search.embedder import Embedder
 from broadsheet.search.engine import HybridSearcher, Paper
+from broadsheet.search.errors import IndexFormatError, ModelMismatchError
+from broadsheet.search.lexical import LexicalIndex
 from broadsheet.search.select import top_k
 from broadsheet.search.tokenizer import Tokenizer
 from tests.search.conftest import EPILEPSY_PAPER, CountingEmbedder, SciFactSubset
@@ -185,3 +191,59 @@ def test_bm25_only_searcher_needs_no_model(scifact: SciFactSubset) -> None:
     with pytest.raises(ValueError, match="embedder"):
         engine.search("epilepsy", 1, mode="dense")
     assert np.all(engine.mask_for([EPILEPSY_PAPER]).nonzero()[0] == [engine.slot_of[EPILEPSY_PAPER]])
+
+
+def test_a_saved_index_answers_like_the_one_saved_and_takes_changes(
+    embedder: Embedder, scifact: SciFactSubset, tmp_path: Path
+) -> None:
+    engine = HybridSearcher(embedder, ann_threshold=100)  # with its HNSW graph
+    engine.add(scifact.papers, vectors=scifact.vectors)
+    engine.add([Paper("late-1", "Tardigrade desiccation", "Water bears survive drying.")])  # in the delta segment
+    engine.add([Paper(scifact.papers[0].doc_id, "Replaced title", "A replaced abstract.")])  # a dead slot
+    engine.remove([scifact.papers[1].doc_id])
+    engine.save(tmp_path / "index")
+
+    counting = CountingEmbedder(embedder)
+    loaded = HybridSearcher.load(tmp_path / "index", counting)
+    assert loaded.vectors is not None and loaded.vectors.uses_ann
+    assert len(loaded) == len(engine) and loaded.ids == engine.ids
+    queries = [*scifact.queries.values(), "tardigrade", "replaced abstract", MEANING_QUERY]
+    for query in queries:
+        for mode in ("bm25", "dense", "hybrid"):
+            want = engine.search(query, 10, mode=mode)  # type: ignore[arg-type]
+            got = loaded.search(query, 10, mode=mode)  # type: ignore[arg-type]
+            assert ids(got) == ids(want), (query, mode)
+            np.testing.assert_allclose([h.score for h in got], [h.score for h in want], rtol=1e-6)
+            assert [h.matched_terms for h in got] == [h.matched_terms for h in want]
+
+    assert loaded.add(scifact.papers[2:]).unchanged == len(scifact.papers) - 2  # nothing re-embedded
+    changed = Paper("late-1", "Tardigrade desiccation", "Water bears survive freezing with antifreeze proteins.")
+    assert loaded.add([changed]).replaced == 1
+    loaded.remove([EPILEPSY_PAPER])
+    assert len(counting.embedded) == 1
+    assert ids(loaded.search("tardigrade antifreeze proteins", 3))[0] == "late-1"
+    assert EPILEPSY_PAPER not in ids(loaded.search("familial partial epilepsy", 20))
+
+
+def test_a_damaged_or_foreign_saved_index_is_refused(
+    embedder: Embedder, scifact: SciFactSubset, tmp_path: Path
+) -> None:
+    engine = HybridSearcher(embedder)
+    engine.add(scifact.papers, vectors=scifact.vectors)
+    engine.save(tmp_path / "index")
+    with pytest.raises(ModelMismatchError, match="built for model"):
+        HybridSearcher.load(tmp_path / "index", None)  # a keyword-only site reading a hybrid index
+    with pytest.raises(IndexFormatError, match="another tokenizer"):
+        LexicalIndex.load(tmp_path / "index" / "lexical", tokenizer=Tokenizer(stem=False))
+    with pytest.raises(FileExistsError):
+        engine.save(tmp_path / "index")  # a save never writes over another
+
+    (tmp_path / "index" / "lexical" / "docs.npy").write_bytes(b"not an array")
+    with pytest.raises(IndexFormatError, match="keyword index is unreadable"):
+        HybridSearcher.load(tmp_path / "index", embedder)
+    shutil.rmtree(tmp_path / "index")
+    engine.save(tmp_path / "index")
+    slots = json.loads((tmp_path / "index" / "slots.json").read_text())
+    (tmp_path / "index" / "slots.json").write_text(json.dumps({**slots, "ids": slots["ids"][:-1]}))
+    with pytest.raises(IndexFormatError, match="disagree"):
+        HybridSearcher.load(tmp_path / "index", embedder)

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from broadsheet.cli import app
+from broadsheet.cli import app, load_settings, session_factory
 from broadsheet.papers.ingest import import_items
+from broadsheet.search.index_store import IndexStore
+from broadsheet.search.service import SearchService
 from broadsheet.sources.daily_jsonl import read_daily_jsonl
 from tests.fixtures.app import migrated_factory
 from tests.fixtures.paths import ARXIV_CORPUS, SHARED_DATA
@@ -33,11 +35,19 @@ def test_import_then_rebuild_reuses_every_stored_vector(store: Path) -> None:
     imported = runner.invoke(app, ["index", "import-vectors", str(VECTORS)])
     assert imported.exit_code == 0, imported.output
     assert "Stored 60 vectors" in imported.output.replace("\n", " ")
-    for _ in range(2):  # a second rebuild replaces the directory the first one wrote
+    snapshots = []
+    for _ in range(2):  # a second rebuild replaces the snapshot the first one saved
         rebuilt = runner.invoke(app, ["index", "rebuild"])
         assert rebuilt.exit_code == 0, rebuilt.output
         assert "60 stored vectors reused, 0 embedded" in rebuilt.output.replace("\n", " ")
-    assert (store / "index" / "vectors" / "manifest.json").exists()
+        snapshots.append(IndexStore(store / "index" / "search").current())
+    assert snapshots[0] != snapshots[1]
+    assert [p.name for p in (store / "index" / "search").glob("snap-*")] == [snapshots[1]]
+    # What `serve` does at start: the saved index comes back whole and nothing needs catching up.
+    settings = load_settings()
+    service = SearchService(settings, session_factory(settings))
+    assert service.restore() and len(service.searcher) == 60
+    assert service.sync().changed == 0
 
 
 def test_a_corrupt_vectors_file_is_refused_with_a_clear_message(store: Path, tmp_path: Path) -> None:

@@ -35,6 +35,11 @@ def test_saved_index_reopens_identically_and_appends_a_segment(tmp_path: Path, s
     assert scores[0] == pytest.approx(1.0, abs=1e-5)
     assert final.vector_of(ids[5]) is None
 
+    final.save(tmp_path / "copy")  # a new directory gets every row, not only those added since the load
+    copy = VectorIndex.load(tmp_path / "copy", MODEL)
+    assert copy.ids == final.ids and np.array_equal(copy.vectors, final.vectors)
+    assert np.array_equal(copy.alive[: copy.n_rows], final.alive[: final.n_rows])
+
 
 def test_index_of_another_model_is_refused(tmp_path: Path, scifact: SciFactSubset) -> None:
     index = VectorIndex("other/model", 384)

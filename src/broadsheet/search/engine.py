@@ -10,13 +10,18 @@ text is never embedded twice.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from broadsheet.search.embedder import Embedder
+from broadsheet.search.errors import IndexFormatError, ModelMismatchError
 from broadsheet.search.fusion import FusionParams, blend, reciprocal_rank
 from broadsheet.search.lexical import BM25Params, LexicalDoc, LexicalIndex
 from broadsheet.search.select import top_k
@@ -26,6 +31,7 @@ from broadsheet.search.vector_index import AnnParams, VectorIndex
 
 Mode = Literal["bm25", "dense", "hybrid"]
 Allowed = Collection[str] | np.ndarray | None
+FORMAT = "broadsheet-search-index/1"
 
 # Tuned on SciFact train queries only (`broadsheet bench tune --bm25-sweep`): BM25F k1/b/title weight
 # on a 27-point grid is flat (0.704-0.706 nDCG@10); fusion: BM25 / (sum of query idf) + 0.4 x raw
@@ -86,7 +92,7 @@ class HybridSearcher:
         self.ids: list[str] = []
         self.slot_of: dict[str, int] = {}
         self._text_hash: list[str] = []
-        self._lexical_key: list[int] = []
+        self._authors_key: list[int] = []
 
     def __len__(self) -> int:
         return len(self.slot_of)
@@ -115,11 +121,10 @@ class HybridSearcher:
             seen.add(paper.doc_id)
             text = embedding_text(paper.title, paper.abstract)
             digest = text_hash(text)
-            old = self.slot_of.get(paper.doc_id)
-            if old is not None:
-                if self._text_hash[old] == digest and self._lexical_key[old] == hash(tuple(paper.authors)):
-                    report.unchanged += 1
-                    continue
+            if self.holds(paper, digest):
+                report.unchanged += 1
+                continue
+            if paper.doc_id in self.slot_of:
                 report.replaced += 1
             else:
                 report.added += 1
@@ -136,7 +141,7 @@ class HybridSearcher:
             self.ids.append(paper.doc_id)
             self.slot_of[paper.doc_id] = slot
             self._text_hash.append(digest)
-            self._lexical_key.append(hash(tuple(paper.authors)))
+            self._authors_key.append(authors_key(paper.authors))
         if self.vectors is not None and new_vectors is not None:
             rows = self.vectors.add([p.doc_id for p, _, _ in batch], new_vectors)
             if rows[0] != first:
@@ -144,6 +149,13 @@ class HybridSearcher:
         docs = [LexicalDoc(p.title, p.abstract, "; ".join(p.authors)) for p, _, _ in batch]
         self.lexical.add_many(slots, docs)
         return report
+
+    def holds(self, paper: Paper, digest: str) -> bool:
+        """Whether `paper` is indexed exactly as given (`digest`: the hash of its embedded text)."""
+        slot = self.slot_of.get(paper.doc_id)
+        if slot is None or self._text_hash[slot] != digest:
+            return False
+        return self._authors_key[slot] == authors_key(paper.authors)
 
     def _vectors_for(
         self, batch: list[tuple[Paper, str, str]], supplied: Mapping[str, np.ndarray], report: AddReport
@@ -175,6 +187,70 @@ class HybridSearcher:
             self.lexical.remove(self.slot_of.pop(doc_id))
         if self.vectors is not None:
             self.vectors.remove(doc_ids)
+
+    # ----------------------------------------------------------------- persistence
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the whole index (keyword side, vectors with their graph, slots) to a new directory."""
+        path = Path(path)
+        path.mkdir(parents=True)
+        self.lexical.save(path / "lexical")
+        if self.vectors is not None:
+            self.vectors.save(path / "vectors")
+        slots = {"ids": self.ids, "text_hashes": self._text_hash}
+        (path / "slots.json").write_text(json.dumps(slots), encoding="utf-8")
+        np.save(path / "authors_keys.npy", np.asarray(self._authors_key, dtype=np.int64), allow_pickle=False)
+        manifest = {
+            "format": FORMAT,
+            "model_id": None if self.embedder is None else self.embedder.model_id,
+            "slots": len(self.ids),
+            "papers": len(self),
+        }
+        (path / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        embedder: Embedder | None,
+        bm25: BM25Params = DEFAULT_BM25,
+        fusion: FusionParams = DEFAULT_FUSION,
+    ) -> HybridSearcher:
+        """Read an index written by `save`: searchable at once, and it takes adds and replacements as
+        one built in this process would. Refused (IndexFormatError, ModelMismatchError) when its
+        files are missing, disagree with each other, or hold another model's vectors."""
+        path = Path(path)
+        try:
+            manifest = json.loads((path / "manifest.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise IndexFormatError(f"{path}: cannot read manifest.json: {exc}") from exc
+        if manifest.get("format") != FORMAT:
+            raise IndexFormatError(f"{path}: not a search index (format {manifest.get('format')!r})")
+        model_id = None if embedder is None else embedder.model_id
+        if manifest.get("model_id") != model_id:
+            raise ModelMismatchError(f"{path} was built for model {manifest.get('model_id')!r}, not {model_id!r}")
+        searcher = cls(embedder, bm25, fusion)
+        searcher.lexical = LexicalIndex.load(path / "lexical", bm25, searcher.tokenizer)
+        if embedder is not None:
+            searcher.vectors = VectorIndex.load(path / "vectors", embedder.model_id)
+        try:
+            slots = json.loads((path / "slots.json").read_text(encoding="utf-8"))
+            ids, hashes = list(slots["ids"]), list(slots["text_hashes"])
+            keys = np.load(path / "authors_keys.npy", allow_pickle=False)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise IndexFormatError(f"{path}: the slot table is unreadable: {exc}") from exc
+        n = len(ids)
+        live = searcher.lexical.alive[:n]
+        vectors = searcher.vectors
+        sizes_agree = n == manifest.get("slots") == len(hashes) == keys.size == searcher.lexical.n_slots
+        if not sizes_agree or not (vectors is None or _same_rows_alive(vectors, live)):
+            raise IndexFormatError(f"{path}: the keyword index, the vectors and the slot table disagree")
+        searcher.ids = ids
+        searcher.slot_of = {ids[slot]: slot for slot in np.flatnonzero(live).tolist()}
+        searcher._text_hash = hashes
+        searcher._authors_key = keys.tolist()
+        if len(searcher.slot_of) != int(live.sum()) or len(searcher) != manifest.get("papers"):
+            raise IndexFormatError(f"{path}: the slot table lists a paper twice")
+        return searcher
 
     # ----------------------------------------------------------------- search
     def mask_for(self, doc_ids: Iterable[str]) -> np.ndarray:
@@ -266,3 +342,13 @@ class HybridSearcher:
         if missing.size:
             scores[missing] = self.vectors.scores_for(qvec, union[missing])
         return scores
+
+
+def authors_key(authors: Sequence[str]) -> int:
+    """A stable 64-bit key of an author list, to notice a change (Python's `hash` differs per process)."""
+    digest = hashlib.blake2b("\x1f".join(authors).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
+
+
+def _same_rows_alive(vectors: VectorIndex, live: np.ndarray) -> bool:
+    return vectors.n_rows == live.size and bool((vectors.alive[: live.size] == live).all())

@@ -10,18 +10,24 @@ of an index built from scratch over the live documents. Merges drop dead posting
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from broadsheet.search.errors import IndexFormatError
 from broadsheet.search.select import top_k
 from broadsheet.search.tokenizer import Tokenizer
 
 FIELDS = ("title", "abstract", "authors")
+FORMAT = "broadsheet-lexical-index/1"
+_ARRAYS = ("indptr", "docs", "tf", "alive", "lengths")
 
 
 class _TermScores(NamedTuple):
@@ -98,6 +104,11 @@ class LexicalIndex:
     # ----------------------------------------------------------------- building
     def __len__(self) -> int:
         return self._n_alive
+
+    @property
+    def n_slots(self) -> int:
+        """Slots used so far, removed ones included (the next new slot must be at least this)."""
+        return self._n_slots
 
     def _grow(self, n_slots: int) -> None:
         if n_slots <= self._cap:
@@ -214,6 +225,71 @@ class LexicalIndex:
         self._indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self._main_docs = self._n_alive - self._delta_docs
         self._contrib = {}
+
+    # ----------------------------------------------------------------- persistence
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the index to the (new or empty) directory `path`; the delta segment is merged first.
+
+        Only postings and lengths are written: BM25F parameters apply at scoring time, so a saved
+        index is read back under whatever parameters the reader uses. The tokenizer's fingerprint
+        is kept, since postings of another tokenizer would match no query term.
+        """
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.merge()
+        n = self._n_slots
+        arrays: dict[str, np.ndarray] = {
+            "indptr": self._indptr,
+            "docs": self._docs,
+            "tf": self._tf,
+            "alive": self.alive[:n],
+            "lengths": self.lengths[:, :n],
+        }
+        for name, array in arrays.items():
+            np.save(path / f"{name}.npy", array, allow_pickle=False)
+        terms = sorted(self.vocab, key=self.vocab.__getitem__)
+        (path / "terms.txt").write_text("".join(f"{term}\n" for term in terms), encoding="utf-8")
+        manifest = {"format": FORMAT, "slots": n, "terms": len(terms), "tokenizer": self.tokenizer.fingerprint}
+        (path / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike[str], params: BM25Params | None = None, tokenizer: Tokenizer | None = None
+    ) -> LexicalIndex:
+        """Read an index written by `save`, refusing one made by another tokenizer or left incomplete."""
+        path = Path(path)
+        index = cls(params, tokenizer)
+        try:
+            manifest = json.loads((path / "manifest.json").read_text())
+            arrays = {name: np.load(path / f"{name}.npy", allow_pickle=False) for name in _ARRAYS}
+            terms = (path / "terms.txt").read_text(encoding="utf-8").splitlines()
+        except (OSError, ValueError) as exc:
+            raise IndexFormatError(f"{path}: the keyword index is unreadable: {exc}") from exc
+        if manifest.get("format") != FORMAT:
+            raise IndexFormatError(f"{path}: not a keyword index (format {manifest.get('format')!r})")
+        if manifest.get("tokenizer") != index.tokenizer.fingerprint:
+            raise IndexFormatError(f"{path}: the keyword index was made with another tokenizer")
+        n, indptr, docs, tf = int(manifest["slots"]), arrays["indptr"], arrays["docs"], arrays["tf"]
+        consistent = (
+            len(terms) == manifest.get("terms") == indptr.size - 1
+            and arrays["alive"].shape == (n,)
+            and arrays["lengths"].shape == (3, n)
+            and tf.shape == (3, docs.size)
+            and int(indptr[-1]) == docs.size
+            and (docs.size == 0 or int(docs.max()) < n)
+        )
+        if not consistent:
+            raise IndexFormatError(f"{path}: the keyword index's files do not agree with each other")
+        index.vocab = {term: tid for tid, term in enumerate(terms)}
+        index._grow(n)
+        index._n_slots = n
+        index.alive[:n] = arrays["alive"]
+        index.lengths[:, :n] = arrays["lengths"]
+        index._length_sums = index.lengths[:, :n][:, index.alive[:n]].sum(axis=1, dtype=np.float64)
+        index._n_alive = int(index.alive[:n].sum())
+        index._indptr, index._docs, index._tf = indptr.astype(np.int64), docs.astype(np.int32), tf.astype(np.float32)
+        index._main_docs = index._n_alive
+        return index
 
     def set_params(self, params: BM25Params) -> None:
         """Score with other BM25F parameters from now on (no re-indexing needed)."""

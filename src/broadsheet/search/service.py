@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from filelock import FileLock
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from broadsheet.db import unit_of_work
@@ -22,6 +22,7 @@ from broadsheet.models import Paper, PaperEmbedding
 from broadsheet.search.embedder import Embedder
 from broadsheet.search.engine import HybridSearcher, Mode
 from broadsheet.search.engine import Paper as SearchDoc
+from broadsheet.search.index_store import IndexStore
 from broadsheet.search.query import ParsedQuery, parse_query
 from broadsheet.search.text import embedding_text, text_hash
 from broadsheet.search.vectors_import import verify_vectors
@@ -30,6 +31,9 @@ from broadsheet.settings import Settings
 log = logging.getLogger(__name__)
 EMBED_CHUNK = 256
 MAX_RESULTS = 1000
+# A worker that started from the saved index saves it again once catching up changed more than this
+# share of it, so the next start has little to catch up.
+RESAVE_SHARE = 0.01
 
 
 class SearchNotReady(BroadsheetError):
@@ -133,9 +137,23 @@ class SyncReport:
     indexed: int = 0
     embedded: int = 0
     reused_vectors: int = 0
+    changed: int = 0  # papers added, replaced or removed in the index (unchanged ones are skipped)
 
 
-def _facts(row: Paper) -> _DocFacts:
+# What indexing reads of a paper: plain rows, not ORM objects (75k papers: 2.5 s less at start-up).
+_INDEXED = (
+    Paper.arxiv_id,
+    Paper.title,
+    Paper.abstract,
+    Paper.authors,
+    Paper.categories,
+    Paper.published_at,
+    Paper.github_repo,
+)
+_IndexedRow = Row[str, str, str, list[str], list[str], datetime | None, str | None]
+
+
+def _facts(row: _IndexedRow) -> _DocFacts:
     return _DocFacts(
         categories=tuple(row.categories or ()),
         published=row.published_at.date().toordinal() if row.published_at else 0,
@@ -160,6 +178,8 @@ class SearchService:
             embedder = Embedder(query_precision=settings.query_precision, paper_backend=backend)
         self.embedder = embedder
         self.searcher = HybridSearcher(embedder)
+        self.index_store = IndexStore(settings.index_dir / "search")
+        self._snapshot: str | None = None  # the saved index this one started from (or found unusable)
         self.facts: dict[str, _DocFacts] = {}
         self._lock = threading.RLock()
         self._synced_until: datetime | None = None
@@ -181,11 +201,10 @@ class SearchService:
         started = datetime.now(UTC)
         with unit_of_work(self.factory) as session:
             # In one order in every worker (ties too), so their vector graphs are built alike.
-            query = select(Paper).order_by(Paper.modified_at, Paper.arxiv_id)
+            query = select(*_INDEXED).order_by(Paper.modified_at, Paper.arxiv_id)
             if self._synced_until is not None:
                 query = query.where(Paper.modified_at >= self._synced_until)
-            papers = list(session.scalars(query))
-            session.expunge_all()
+            papers = list(session.execute(query))
         total = len(papers)
         self.progress = (0, total)
         docs: list[SearchDoc] = []
@@ -200,7 +219,12 @@ class SearchService:
                 return report
         # One add for the whole batch: the lexical index merges its postings once, not once per chunk.
         with self._lock:
-            self.searcher.add(docs, vectors=vectors)
+            added = self.searcher.add(docs, vectors=vectors)
+            report.changed += added.added + added.replaced
+            if self._synced_until is None:  # every paper was read: drop what the store no longer has
+                gone = set(self.searcher.slot_of).difference(paper.arxiv_id for paper in papers)
+                self.searcher.remove(gone)
+                report.changed += len(gone)
             for paper in papers:
                 self.facts[paper.arxiv_id] = _facts(paper)
         report.indexed += len(docs)
@@ -222,13 +246,18 @@ class SearchService:
             )
             return {arxiv_id: (digest, np.frombuffer(blob, dtype="<f4")) for arxiv_id, digest, blob in rows}
 
-    def _vectors_for(self, papers: list[Paper], vectors: dict[str, np.ndarray], report: SyncReport) -> list[SearchDoc]:
-        """The papers as search documents; their vectors from the store, or embedded (and stored) when missing."""
+    def _vectors_for(
+        self, papers: list[_IndexedRow], vectors: dict[str, np.ndarray], report: SyncReport
+    ) -> list[SearchDoc]:
+        """The papers as search documents; the vectors of those new to the index or changed, from the
+        store or embedded (and stored) when missing."""
         docs = [SearchDoc(p.arxiv_id, p.title, p.abstract, tuple(p.authors or ())) for p in papers]
         if self.embedder is None:
             return docs
         texts = [embedding_text(doc.title, doc.abstract) for doc in docs]
         entries = [(doc, text, text_hash(text)) for doc, text in zip(docs, texts, strict=True)]
+        # Papers the index already holds as they are need no vector (most of them, after a restore).
+        entries = [entry for entry in entries if not self.searcher.holds(entry[0], entry[2])]
         missing = self._still_missing(entries, vectors, report)
         for start in range(0, len(missing), EMBED_CHUNK):
             with self._embedding_lock():
@@ -295,13 +324,48 @@ class SearchService:
             self._store_vectors(rows[start : start + 5000])
         return len(rows)
 
+    # ------------------------------------------------------------------ the saved index
+    def restore(self) -> bool:
+        """Start from the saved index, when there is a usable one: the first `sync` then only catches
+        up with what changed since it was saved. An unusable one is logged and left for a rebuild."""
+        with self.index_store.lock():
+            try:
+                loaded = self.index_store.load(self.embedder)
+            except Exception as error:  # a damaged or foreign index must not keep search down
+                log.warning("the saved search index is not usable, building it from the database: %s", error)
+                self._snapshot = self.index_store.current()  # so that `save_index` replaces it
+                return False
+        if loaded is None:
+            return False
+        with self._lock:
+            self.searcher, self._snapshot = loaded
+        return True
+
+    def save_index(self, replace_newer: bool = False) -> str | None:
+        """Save the index as the current snapshot; returns its name.
+
+        Unless `replace_newer`, nothing is written when another process saved one since this index
+        was loaded or built (the workers of `serve` build alike, so one copy is enough).
+        """
+        with self.index_store.lock(), self._lock:
+            if not replace_newer and self.index_store.current() != self._snapshot:
+                return None
+            self._snapshot = self.index_store.save(self.searcher)
+            return self._snapshot
+
     # ------------------------------------------------------------------ background upkeep
     def start(self, interval_s: float = 10.0) -> None:
-        """Build the index in a background thread, then pick up new and changed papers every `interval_s`."""
+        """Build the index in a background thread (from the saved one when there is one), then pick up
+        new and changed papers every `interval_s`."""
 
         def run() -> None:
             try:
-                self.sync()
+                restored = self.restore()
+                caught_up = self.sync()
+                if self._stop.is_set():
+                    return
+                if not restored or caught_up.changed > RESAVE_SHARE * max(len(self.searcher), 1):
+                    self.save_index()
                 if self.embedder is not None and not self._stop.is_set():
                     # Load (on a fresh machine: export and quantise) the query model now, not in the first search.
                     self.embedder.encode_query("warm up")

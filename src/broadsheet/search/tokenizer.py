@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 
@@ -20,6 +21,9 @@ class Tokenizer:
         self._stemmer = Stemmer.Stemmer("english") if stem else None
         self._cache: dict[str, str] = {}
         self._patterns: dict[tuple[frozenset[str], bool], re.Pattern[str]] = {}
+        # What decides the terms of a text, so an index saved under other rules is never read back.
+        rules = [_WORD.pattern, Stemmer.version() if stem else "unstemmed", *sorted(self.stopwords)]
+        self.fingerprint = hashlib.sha256("\n".join(rules).encode()).hexdigest()[:16]
 
     def _stem_all(self, words: list[str]) -> list[str]:
         cache = self._cache

@@ -215,7 +215,8 @@ class VectorIndex:
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write (or append to) the index directory at `path`."""
+        """Write the index directory at `path`, or append the new rows to it when it is the one this
+        index was loaded from or last saved to."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         existing = path / MANIFEST
@@ -228,6 +229,8 @@ class VectorIndex:
                 )
             if manifest.get("segments") != self._segments:
                 raise IndexFormatError(f"{path} was changed by someone else since this index was loaded")
+        else:  # a new directory gets every row, whichever directory this index came from
+            self._segments, self._saved_rows = [], 0
         if self.n_rows > self._saved_rows:
             name = f"seg-{len(self._segments):05d}"
             new = slice(self._saved_rows, self.n_rows)
@@ -285,7 +288,7 @@ class VectorIndex:
             threads=threads,
         )
         parts, ids = [], []
-        for name in manifest["segments"]:
+        for name in manifest.get("segments", []):
             try:
                 vec = np.load(path / f"{name}.f32.npy", allow_pickle=False)
                 seg_ids = (path / f"{name}.ids.txt").read_text().splitlines()
@@ -297,7 +300,10 @@ class VectorIndex:
                 )
             parts.append(vec.astype(np.float32, copy=False))
             ids.extend(seg_ids)
-        alive = np.load(path / "alive.npy", allow_pickle=False)
+        try:
+            alive = np.load(path / "alive.npy", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise IndexFormatError(f"{path}: alive.npy is unreadable: {exc}") from exc
         if alive.shape != (len(ids),) or len(ids) != manifest["rows"]:
             raise IndexFormatError(f"{path}: {len(ids)} rows on disk, manifest says {manifest['rows']}")
         index._grow(len(ids))
@@ -307,14 +313,21 @@ class VectorIndex:
         index.ids = ids
         index.row_of = {i: r for r, i in enumerate(ids) if alive[r]}
         index._n_alive = int(alive.sum())
-        index._segments = list(manifest["segments"])
+        index._segments = list(manifest.get("segments", []))
         index._saved_rows = len(ids)
         index.built_at = manifest.get("built_at", index.built_at)
         if ann and (path / "hnsw.bin").exists():
             import hnswlib
 
             graph = hnswlib.Index(space="ip", dim=index.dim)
-            graph.load_index(str(path / "hnsw.bin"), max_elements=max(len(ids), 1024))
+            try:
+                graph.load_index(str(path / "hnsw.bin"), max_elements=max(len(ids), 1024))
+            except (RuntimeError, OSError) as exc:
+                raise IndexFormatError(f"{path}: hnsw.bin is unreadable: {exc}") from exc
+            labels = np.asarray(graph.get_ids_list(), dtype=np.int64)
+            outside = labels.size > 0 and int(labels.max()) >= len(ids)
+            if outside or not np.isin(np.flatnonzero(alive), labels).all():
+                raise IndexFormatError(f"{path}: hnsw.bin does not hold this index's rows")
             graph.set_num_threads(threads)
             index._hnsw = graph
         elif index._n_alive > index.ann_threshold:

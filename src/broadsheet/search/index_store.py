@@ -1,0 +1,67 @@
+"""Where the search index is kept between runs: whole snapshots under one directory, one of them current.
+
+A save writes a new `snap-…` directory (keyword index, vectors with their HNSW graph, slot table)
+and only then names it in `CURRENT`, which is replaced atomically, so a reader finds either the
+old index or the new one, never half of one; the other snapshots are removed after. One lock file
+serialises saving and loading across the workers of `serve` and the CLI, so a snapshot is never
+removed while a worker is reading it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from filelock import FileLock
+
+from broadsheet.search.embedder import Embedder
+from broadsheet.search.engine import HybridSearcher
+
+CURRENT = "CURRENT"
+
+
+class IndexStore:
+    """The snapshots of the search index under `root` (e.g. `<data dir>/index/search`)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def lock(self) -> FileLock:
+        self.root.mkdir(parents=True, exist_ok=True)
+        return FileLock(self.root / "index.lock")
+
+    def current(self) -> str | None:
+        """The name of the current snapshot, or None when none was saved yet."""
+        try:
+            name = (self.root / CURRENT).read_text().strip()
+        except FileNotFoundError:
+            return None
+        return name or None
+
+    def load(self, embedder: Embedder | None) -> tuple[HybridSearcher, str] | None:
+        """The current snapshot as a searcher, with its name; None when there is none.
+
+        Raises the search errors of `HybridSearcher.load` when it is unusable. Call with `lock()` held.
+        """
+        name = self.current()
+        if name is None:
+            return None
+        return HybridSearcher.load(self.root / name, embedder), name
+
+    def save(self, searcher: HybridSearcher) -> str:
+        """Write `searcher` as a new snapshot, make it current and remove the others. Call with `lock()` held."""
+        name = f"snap-{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{os.getpid()}"
+        try:
+            searcher.save(self.root / name)
+        except BaseException:
+            shutil.rmtree(self.root / name, ignore_errors=True)
+            raise
+        pointer = self.root / f"{CURRENT}.tmp"
+        pointer.write_text(name + "\n")
+        os.replace(pointer, self.root / CURRENT)
+        for old in self.root.glob("snap-*"):
+            if old.name != name:
+                shutil.rmtree(old, ignore_errors=True)
+        return name

@@ -1,0 +1,110 @@
+"""The saved search index: `serve` starts from it, catches up with the store, and rebuilds a damaged one."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from broadsheet.models import Paper
+from broadsheet.search.embedder import Embedder
+from broadsheet.search.service import SearchService
+from tests.fixtures.app import make_settings, migrated_factory
+from tests.search.conftest import CATALOGUE_SAMPLE, CountingEmbedder
+
+CHANGED_ABSTRACT = "We fly a quadrotor drone through pine forests using event cameras."
+
+
+def _store(tmp_path: Path, catalogue_database: Path) -> tuple[Path, sessionmaker[Session]]:
+    shutil.copy(catalogue_database, tmp_path / "broadsheet.sqlite3")
+    settings = make_settings(tmp_path, search_enabled=True, embeddings_enabled=True)
+    _, factory = migrated_factory(settings.resolved_database_url)
+    return tmp_path, factory
+
+
+def _started(data_dir: Path, factory: sessionmaker[Session], embedder: Embedder) -> SearchService:
+    """A search service as `serve` runs it: started in the background, waited on until ready."""
+    settings = make_settings(data_dir, search_enabled=True, embeddings_enabled=True)
+    service = SearchService(settings, factory, CountingEmbedder(embedder))
+    service.start(interval_s=3600)
+    assert service.ready.wait(120), "the search index never became ready"
+    service.stop()
+    return service
+
+
+def test_a_restart_starts_from_the_saved_index_and_catches_up_with_the_store(
+    tmp_path: Path, catalogue_database: Path, embedder: Embedder
+) -> None:
+    data_dir, factory = _store(tmp_path, catalogue_database)
+    first = _started(data_dir, factory, embedder)
+    saved = first.index_store.current()
+    assert saved is not None and first._snapshot == saved, "a start without a saved index saves the one it built"
+
+    with factory() as session:
+        changed, gone = session.scalars(select(Paper.arxiv_id).order_by(Paper.arxiv_id).limit(2)).all()
+        gone_title = session.scalar(select(Paper.title).where(Paper.arxiv_id == gone))
+    assert gone_title and gone in {h.arxiv_id for h in first.search(gone_title, limit=5)}
+    with factory.begin() as session:  # while the site is down: one abstract rewritten, one paper deleted
+        session.execute(
+            update(Paper)
+            .where(Paper.arxiv_id == changed)
+            .values(abstract=CHANGED_ABSTRACT, modified_at=datetime.now(UTC))
+        )
+        session.execute(delete(Paper).where(Paper.arxiv_id == gone))
+
+    second = _started(data_dir, factory, embedder)
+    assert second._snapshot == saved, "started from the saved index"
+    assert second.index_store.current() == saved, "two changes in 400 papers are not worth saving again"
+    counting = second.embedder
+    assert isinstance(counting, CountingEmbedder)
+    assert len(counting.embedded) == 1 and CHANGED_ABSTRACT in counting.embedded[0], "only the new text is embedded"
+    assert len(second.searcher) == CATALOGUE_SAMPLE - 1
+    assert second.search("drone flying through a forest", limit=1)[0].arxiv_id == changed
+    assert gone not in {h.arxiv_id for h in second.search(gone_title, limit=50)}
+    # Caught up, it answers as an index built from scratch over the store as it is now.
+    scratch = SearchService(second.settings, factory, embedder)
+    scratch.sync()
+    scratch.ready.set()
+    for query in ("graph neural networks", "reinforcement learning for robots", "speech recognition", gone_title):
+        want, got = scratch.search(query, limit=10), second.search(query, limit=10)
+        assert [h.arxiv_id for h in got] == [h.arxiv_id for h in want]
+        assert [h.score for h in got] == pytest.approx([h.score for h in want], rel=1e-5)
+
+
+def test_a_damaged_saved_index_is_rebuilt_from_the_store_and_replaced(
+    tmp_path: Path, catalogue_database: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    data_dir, factory = _store(tmp_path, catalogue_database)
+    saved = _started(data_dir, factory, embedder).index_store.current()
+    assert saved is not None
+    snapshot = data_dir / "index" / "search" / saved
+    (snapshot / "vectors" / "hnsw.bin").write_bytes(b"\0" * 100)  # e.g. a disk that filled up mid-copy
+    (snapshot / "lexical" / "docs.npy").write_bytes(b"not an array")
+
+    with caplog.at_level(logging.WARNING, logger="broadsheet.search.service"):
+        rebuilt = _started(data_dir, factory, embedder)
+    assert "saved search index is not usable" in caplog.text
+    assert len(rebuilt.searcher) == CATALOGUE_SAMPLE
+    assert rebuilt.search("language models", limit=5)
+    assert rebuilt.index_store.current() not in (None, saved)
+    assert [p.name for p in (data_dir / "index" / "search").glob("snap-*")] == [rebuilt.index_store.current()]
+
+
+def test_workers_that_built_alike_keep_one_saved_copy(
+    tmp_path: Path, catalogue_database: Path, embedder: Embedder
+) -> None:
+    data_dir, factory = _store(tmp_path, catalogue_database)
+    settings = make_settings(data_dir, search_enabled=True, embeddings_enabled=True)
+    workers = [SearchService(settings, factory, embedder) for _ in range(2)]
+    for worker in workers:
+        assert not worker.restore()
+        worker.sync()
+    first = workers[0].save_index()
+    assert first is not None
+    assert workers[1].save_index() is None, "the second worker finds a copy saved since it started"
+    assert workers[1].save_index(replace_newer=True) not in (None, first)  # what `index rebuild` does
