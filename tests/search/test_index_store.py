@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from broadsheet.models import Paper
 from broadsheet.search.embedder import Embedder
+from broadsheet.search.index_store import IndexStore
 from broadsheet.search.service import SearchService
 from tests.fixtures.app import make_settings, migrated_factory
 from tests.search.conftest import CATALOGUE_SAMPLE, CountingEmbedder
@@ -108,3 +109,22 @@ def test_workers_that_built_alike_keep_one_saved_copy(
     assert first is not None
     assert workers[1].save_index() is None, "the second worker finds a copy saved since it started"
     assert workers[1].save_index(replace_newer=True) not in (None, first)  # what `index rebuild` does
+
+
+def test_search_comes_up_even_when_the_index_cannot_be_saved(
+    tmp_path: Path,
+    catalogue_database: Path,
+    embedder: Embedder,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    data_dir, factory = _store(tmp_path, catalogue_database)
+
+    def disk_full(store: IndexStore, searcher: object) -> str:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(IndexStore, "save", disk_full)
+    with caplog.at_level(logging.ERROR, logger="broadsheet.search.service"):
+        service = _started(data_dir, factory, embedder)
+    assert "could not save the search index" in caplog.text and "No space left" in caplog.text
+    assert service.search("language models", limit=5) and service.index_store.current() is None

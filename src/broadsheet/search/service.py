@@ -365,7 +365,10 @@ class SearchService:
                 if self._stop.is_set():
                     return
                 if not restored or caught_up.changed > RESAVE_SHARE * max(len(self.searcher), 1):
-                    self.save_index()
+                    try:
+                        self.save_index()
+                    except Exception:  # e.g. a full disk: the next start builds again, search is up meanwhile
+                        log.exception("could not save the search index")
                 if self.embedder is not None and not self._stop.is_set():
                     # Load (on a fresh machine: export and quantise) the query model now, not in the first search.
                     self.embedder.encode_query("warm up")
