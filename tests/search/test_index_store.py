@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 
 import pytest
@@ -12,25 +13,37 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from broadsheet.models import Paper
+from broadsheet.papers.ingest import import_items
 from broadsheet.search.embedder import Embedder
 from broadsheet.search.index_store import IndexStore
 from broadsheet.search.service import SearchService
+from broadsheet.settings import Settings
+from broadsheet.sources.daily_jsonl import read_daily_jsonl
 from tests.fixtures.app import make_settings, migrated_factory
-from tests.search.conftest import CATALOGUE_SAMPLE, CountingEmbedder
+from tests.fixtures.paths import ARXIV_CORPUS
+from tests.search.conftest import CATALOGUE_SAMPLE, VECTORS, CountingEmbedder
 
 CHANGED_ABSTRACT = "We fly a quadrotor drone through pine forests using event cameras."
 
 
-def _store(tmp_path: Path, catalogue_database: Path) -> tuple[Path, sessionmaker[Session]]:
-    shutil.copy(catalogue_database, tmp_path / "broadsheet.sqlite3")
-    settings = make_settings(tmp_path, search_enabled=True, embeddings_enabled=True)
-    _, factory = migrated_factory(settings.resolved_database_url)
-    return tmp_path, factory
+def _store(
+    tmp_path: Path, catalogue_database: Path, embedder: Embedder, database_url: str | None = None
+) -> tuple[Settings, sessionmaker[Session]]:
+    """A private copy of the catalogue: the SQLite file, or its papers and vectors loaded into the
+    PostgreSQL database at `database_url`."""
+    settings = make_settings(tmp_path, search_enabled=True, embeddings_enabled=True, database_url=database_url or "")
+    if database_url is None:
+        shutil.copy(catalogue_database, tmp_path / "broadsheet.sqlite3")
+        _, factory = migrated_factory(settings.resolved_database_url)
+        return settings, factory
+    _, factory = migrated_factory(database_url)
+    import_items(factory, islice(read_daily_jsonl(ARXIV_CORPUS), CATALOGUE_SAMPLE))
+    assert SearchService(settings, factory, embedder).import_vectors(VECTORS) == CATALOGUE_SAMPLE
+    return settings, factory
 
 
-def _started(data_dir: Path, factory: sessionmaker[Session], embedder: Embedder) -> SearchService:
+def _started(settings: Settings, factory: sessionmaker[Session], embedder: Embedder) -> SearchService:
     """A search service as `serve` runs it: started in the background, waited on until ready."""
-    settings = make_settings(data_dir, search_enabled=True, embeddings_enabled=True)
     service = SearchService(settings, factory, CountingEmbedder(embedder))
     service.start(interval_s=3600)
     assert service.ready.wait(120), "the search index never became ready"
@@ -38,11 +51,16 @@ def _started(data_dir: Path, factory: sessionmaker[Session], embedder: Embedder)
     return service
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    return None if request.param == "sqlite" else str(request.getfixturevalue("postgres_database"))
+
+
 def test_a_restart_starts_from_the_saved_index_and_catches_up_with_the_store(
-    tmp_path: Path, catalogue_database: Path, embedder: Embedder
+    tmp_path: Path, catalogue_database: Path, embedder: Embedder, database_url: str | None
 ) -> None:
-    data_dir, factory = _store(tmp_path, catalogue_database)
-    first = _started(data_dir, factory, embedder)
+    settings, factory = _store(tmp_path, catalogue_database, embedder, database_url)
+    first = _started(settings, factory, embedder)
     saved = first.index_store.current()
     assert saved is not None and first._snapshot == saved, "a start without a saved index saves the one it built"
 
@@ -58,7 +76,7 @@ def test_a_restart_starts_from_the_saved_index_and_catches_up_with_the_store(
         )
         session.execute(delete(Paper).where(Paper.arxiv_id == gone))
 
-    second = _started(data_dir, factory, embedder)
+    second = _started(settings, factory, embedder)
     assert second._snapshot == saved, "started from the saved index"
     assert second.index_store.current() == saved, "two changes in 400 papers are not worth saving again"
     counting = second.embedder
@@ -68,7 +86,7 @@ def test_a_restart_starts_from_the_saved_index_and_catches_up_with_the_store(
     assert second.search("drone flying through a forest", limit=1)[0].arxiv_id == changed
     assert gone not in {h.arxiv_id for h in second.search(gone_title, limit=50)}
     # Caught up, it answers as an index built from scratch over the store as it is now.
-    scratch = SearchService(second.settings, factory, embedder)
+    scratch = SearchService(settings, factory, embedder)
     scratch.sync()
     scratch.ready.set()
     for query in ("graph neural networks", "reinforcement learning for robots", "speech recognition", gone_title):
@@ -80,27 +98,26 @@ def test_a_restart_starts_from_the_saved_index_and_catches_up_with_the_store(
 def test_a_damaged_saved_index_is_rebuilt_from_the_store_and_replaced(
     tmp_path: Path, catalogue_database: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture
 ) -> None:
-    data_dir, factory = _store(tmp_path, catalogue_database)
-    saved = _started(data_dir, factory, embedder).index_store.current()
+    settings, factory = _store(tmp_path, catalogue_database, embedder)
+    saved = _started(settings, factory, embedder).index_store.current()
     assert saved is not None
-    snapshot = data_dir / "index" / "search" / saved
+    snapshot = settings.index_dir / "search" / saved
     (snapshot / "vectors" / "hnsw.bin").write_bytes(b"\0" * 100)  # e.g. a disk that filled up mid-copy
     (snapshot / "lexical" / "docs.npy").write_bytes(b"not an array")
 
     with caplog.at_level(logging.WARNING, logger="broadsheet.search.service"):
-        rebuilt = _started(data_dir, factory, embedder)
+        rebuilt = _started(settings, factory, embedder)
     assert "saved search index is not usable" in caplog.text
     assert len(rebuilt.searcher) == CATALOGUE_SAMPLE
     assert rebuilt.search("language models", limit=5)
     assert rebuilt.index_store.current() not in (None, saved)
-    assert [p.name for p in (data_dir / "index" / "search").glob("snap-*")] == [rebuilt.index_store.current()]
+    assert [p.name for p in (settings.index_dir / "search").glob("snap-*")] == [rebuilt.index_store.current()]
 
 
 def test_workers_that_built_alike_keep_one_saved_copy(
     tmp_path: Path, catalogue_database: Path, embedder: Embedder
 ) -> None:
-    data_dir, factory = _store(tmp_path, catalogue_database)
-    settings = make_settings(data_dir, search_enabled=True, embeddings_enabled=True)
+    settings, factory = _store(tmp_path, catalogue_database, embedder)
     workers = [SearchService(settings, factory, embedder) for _ in range(2)]
     for worker in workers:
         assert not worker.restore()
@@ -118,13 +135,13 @@ def test_search_comes_up_even_when_the_index_cannot_be_saved(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    data_dir, factory = _store(tmp_path, catalogue_database)
+    settings, factory = _store(tmp_path, catalogue_database, embedder)
 
     def disk_full(store: IndexStore, searcher: object) -> str:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(IndexStore, "save", disk_full)
     with caplog.at_level(logging.ERROR, logger="broadsheet.search.service"):
-        service = _started(data_dir, factory, embedder)
+        service = _started(settings, factory, embedder)
     assert "could not save the search index" in caplog.text and "No space left" in caplog.text
     assert service.search("language models", limit=5) and service.index_store.current() is None
