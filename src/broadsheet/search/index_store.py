@@ -1,8 +1,9 @@
 """Where the search index is kept between runs: whole snapshots under one directory, one of them current.
 
-A save writes a new `snap-…` directory (keyword index, vectors with their HNSW graph, slot table)
-and only then names it in `CURRENT`, which is replaced atomically, so a reader finds either the
-old index or the new one, never half of one; the other snapshots are removed after. One lock file
+A save writes a new `snap-…` directory (keyword index, vectors with their HNSW graph, slot table),
+flushes it to disk, and only then names it in `CURRENT`, which is replaced atomically, so a reader
+(or a restart after a crash) finds either the old index or the new one, never half of one; the
+other snapshots are removed after. One lock file
 serialises saving and loading across the workers of `serve` and the CLI, so a snapshot is never
 removed while a worker is reading it.
 """
@@ -55,13 +56,32 @@ class IndexStore:
         name = f"snap-{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{os.getpid()}"
         try:
             searcher.save(self.root / name)
+            _sync_tree(self.root / name)  # on disk before it is named: a crash never leaves a half-written current
         except BaseException:
             shutil.rmtree(self.root / name, ignore_errors=True)
             raise
         pointer = self.root / f"{CURRENT}.tmp"
         pointer.write_text(name + "\n")
+        _sync_file(pointer)
         os.replace(pointer, self.root / CURRENT)
+        _sync_file(self.root)
         for old in self.root.glob("snap-*"):
             if old.name != name:
                 shutil.rmtree(old, ignore_errors=True)
         return name
+
+
+def _sync_tree(path: Path) -> None:
+    for directory, _, files in os.walk(path):
+        for name in files:
+            _sync_file(Path(directory) / name)
+        _sync_file(Path(directory))
+
+
+def _sync_file(path: Path) -> None:
+    """fsync a file or a directory (so that a rename or a new entry in it is durable too)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
