@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from broadsheet.db import unit_of_work
+from broadsheet.digest.commands import load_search
 from broadsheet.digest.delivery import acquire_run
 from broadsheet.digest.errors import RunInProgress
 from broadsheet.digest.selection import DigestPeriod
@@ -179,6 +180,17 @@ def test_a_live_run_keeps_others_out_and_a_dead_one_is_taken_over(loaded_factory
     with unit_of_work(loaded_factory) as session:
         run = session.get(DigestRun, "daily:2026-05-27")
         assert run is not None and run.owner == "me"
+
+
+def test_the_digest_command_searches_the_index_serve_saved(
+    mail_settings: Settings, loaded_factory: sessionmaker[Session], search: SearchService
+) -> None:
+    saved = search.save_index()
+    assert saved is not None
+    from_cli = load_search(mail_settings, loaded_factory)
+    hits = from_cli.search("video generation", limit=5)
+    assert [h.arxiv_id for h in hits] == [h.arxiv_id for h in search.search("video generation", limit=5)] and hits
+    assert from_cli._service._snapshot == saved  # type: ignore[attr-defined]
 
 
 def test_personal_digest_through_the_search_service(

@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 
 def load_search(settings: Any, factory: Any) -> PaperSearch:
-    """The search service for personal digests, its index built on first use (the CLI has no background build)."""
+    """The search service for personal digests, its index loaded or built on first use (the CLI has no background
+    build)."""
     from broadsheet.search.service import SearchService
 
     return _IndexedOnFirstUse(SearchService(settings, factory))
@@ -32,7 +33,8 @@ class _IndexedOnFirstUse:
 
     def search(self, query: str, **filters: Any) -> Any:
         if not self._service.ready.is_set():
-            log.info("building the search index for personal digests")
+            restored = self._service.restore()  # the index `serve` saved, caught up below
+            log.info("%s the search index for personal digests", "updating" if restored else "building")
             self._service.sync()
             self._service.ready.set()
         return self._service.search(query, **filters)
