@@ -283,11 +283,13 @@ def index_rebuild() -> None:
     """Rebuild the search index from the database, embedding papers with no stored vector, and save it for `serve`."""
     settings = load_settings()
     service = _search_service(settings)
-    with progress_bar("indexing papers") as progress:
-        task = progress.tasks[0].id
+    with progress_bar("papers and vectors") as progress:
+        tasks = {"papers and vectors": progress.tasks[0].id}
 
-        def advance(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+        def advance(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:  # one bar per stage, each left complete on screen
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
 
         report = service.sync(on_progress=advance)
     snapshot = service.save_index(replace_newer=True)

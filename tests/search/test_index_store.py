@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from broadsheet.models import Paper
 from broadsheet.papers.ingest import import_items
 from broadsheet.search.embedder import Embedder
+from broadsheet.search.engine import HybridSearcher
 from broadsheet.search.index_store import IndexStore
-from broadsheet.search.service import SearchService
+from broadsheet.search.service import SearchNotReady, SearchService
 from broadsheet.settings import Settings
 from broadsheet.sources.daily_jsonl import read_daily_jsonl
 from tests.fixtures.app import make_settings, migrated_factory
@@ -145,3 +146,25 @@ def test_search_comes_up_even_when_the_index_cannot_be_saved(
         service = _started(settings, factory, embedder)
     assert "could not save the search index" in caplog.text and "No space left" in caplog.text
     assert service.search("language models", limit=5) and service.index_store.current() is None
+
+
+def test_a_build_reports_each_stage_and_search_says_how_far_it_is(
+    tmp_path: Path, catalogue_database: Path, embedder: Embedder
+) -> None:
+    settings, factory = _store(tmp_path, catalogue_database, embedder)
+    service = SearchService(settings, factory, embedder)
+    service.searcher = HybridSearcher(embedder, ann_threshold=100)  # a graph, as a large catalogue has
+    service.searcher.lexical.min_merge_docs = 100  # a bulk keyword build, as at start-up
+    seen: list[tuple[str, int, int]] = []
+
+    def watch(stage: str, done: int, total: int) -> None:
+        seen.append((stage, done, total))
+        with pytest.raises(SearchNotReady, match=f"being built \\({stage}: {done:,} of {total:,} papers\\)"):
+            service.search("language models")
+
+    service.sync(on_progress=watch)
+    stages = [stage for stage, _, _ in seen]
+    assert stages == sorted(stages, key=["papers and vectors", "vector graph", "keyword index"].index)
+    for stage in ("papers and vectors", "vector graph", "keyword index"):
+        done = [(d, t) for s, d, t in seen if s == stage]
+        assert done[-1] == (CATALOGUE_SAMPLE, CATALOGUE_SAMPLE), stage

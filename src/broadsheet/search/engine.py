@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -32,6 +33,10 @@ from broadsheet.search.vector_index import AnnParams, VectorIndex
 Mode = Literal["bm25", "dense", "hybrid"]
 Allowed = Collection[str] | np.ndarray | None
 FORMAT = "broadsheet-search-index/1"
+# Progress of a long job, by stage: (stage, done, total).
+StageProgress = Callable[[str, int, int], None]
+VECTOR_STAGE = "vector graph"
+KEYWORD_STAGE = "keyword index"
 
 # Tuned on SciFact train queries only (`broadsheet bench tune --bm25-sweep`): BM25F k1/b/title weight
 # on a 27-point grid is flat (0.704-0.706 nDCG@10); fusion: BM25 / (sum of query idf) + 0.4 x raw
@@ -105,12 +110,14 @@ class HybridSearcher:
         self,
         papers: Iterable[Paper],
         vectors: Mapping[str, np.ndarray] | None = None,
+        on_progress: StageProgress | None = None,
     ) -> AddReport:
         """Add papers, or replace those already present; searchable as soon as this returns.
 
         `vectors` (doc id -> unit vector of this embedder's model) skips embedding for those
         papers, e.g. vectors stored in the database under the same text hash. Papers whose text
-        and authors are unchanged are left alone.
+        and authors are unchanged are left alone. `on_progress(stage, done, total)` follows the
+        slow parts of a large add: the vector graph, then the keyword index.
         """
         report = AddReport()
         batch: list[tuple[Paper, str, str]] = []
@@ -143,11 +150,12 @@ class HybridSearcher:
             self._text_hash.append(digest)
             self._authors_key.append(authors_key(paper.authors))
         if self.vectors is not None and new_vectors is not None:
-            rows = self.vectors.add([p.doc_id for p, _, _ in batch], new_vectors)
+            graph_progress = partial(on_progress, VECTOR_STAGE) if on_progress else None
+            rows = self.vectors.add([p.doc_id for p, _, _ in batch], new_vectors, graph_progress)
             if rows[0] != first:
                 raise RuntimeError("vector index rows out of step with searcher slots")
         docs = [LexicalDoc(p.title, p.abstract, "; ".join(p.authors)) for p, _, _ in batch]
-        self.lexical.add_many(slots, docs)
+        self.lexical.add_many(slots, docs, partial(on_progress, KEYWORD_STAGE) if on_progress else None)
         return report
 
     def holds(self, paper: Paper, digest: str) -> bool:

@@ -14,7 +14,7 @@ import json
 import math
 import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -26,6 +26,8 @@ from broadsheet.search.select import top_k
 from broadsheet.search.tokenizer import Tokenizer
 
 FIELDS = ("title", "abstract", "authors")
+PROGRESS_EVERY = 2048
+Progress = Callable[[int, int], None]
 FORMAT = "broadsheet-lexical-index/1"
 _ARRAYS = ("indptr", "docs", "tf", "alive", "lengths")
 
@@ -158,8 +160,11 @@ class LexicalIndex:
         if self._delta_docs > max(self.min_merge_docs, self.merge_ratio * self._main_docs):
             self.merge()
 
-    def add_many(self, slots: Sequence[int], docs: Sequence[LexicalDoc]) -> None:
-        """Index many documents at once; big batches go straight into the main segment."""
+    def add_many(self, slots: Sequence[int], docs: Sequence[LexicalDoc], on_progress: Progress | None = None) -> None:
+        """Index many documents at once; big batches go straight into the main segment.
+
+        `on_progress(done, total)` is called as the documents are read (every few thousand).
+        """
         if len(slots) != len(docs):
             raise ValueError("slots and docs differ in length")
         if len(docs) < self.min_merge_docs:
@@ -170,12 +175,14 @@ class LexicalIndex:
             self.merge()  # keeps every term's postings in slot order: main (older) then delta (newer)
         term_lists: list[list[int]] = [[], [], []]
         slot_lists: list[list[int]] = [[], [], []]
-        for slot, doc in zip(slots, docs, strict=True):
+        for done, (slot, doc) in enumerate(zip(slots, docs, strict=True), start=1):
             fields = self._field_tokens(doc)
             self._mark_added(slot, [len(t) for t in fields])
             for f, tokens in enumerate(fields):
                 term_lists[f].extend(self._term_id(t) for t in tokens)
                 slot_lists[f].extend([slot] * len(tokens))
+            if on_progress and (done % PROGRESS_EVERY == 0 or done == len(docs)):
+                on_progress(done, len(docs))
         span = np.int64(max(self._n_slots, 1))
         per_field = []
         for f in range(3):

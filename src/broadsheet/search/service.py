@@ -6,7 +6,7 @@ import gc
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -20,7 +20,7 @@ from broadsheet.db import unit_of_work
 from broadsheet.errors import BroadsheetError, InvalidInput
 from broadsheet.models import Paper, PaperEmbedding
 from broadsheet.search.embedder import Embedder
-from broadsheet.search.engine import HybridSearcher, Mode
+from broadsheet.search.engine import HybridSearcher, Mode, StageProgress
 from broadsheet.search.engine import Paper as SearchDoc
 from broadsheet.search.index_store import IndexStore
 from broadsheet.search.query import ParsedQuery, parse_query
@@ -34,6 +34,7 @@ MAX_RESULTS = 1000
 # A worker that started from the saved index saves it again once catching up changed more than this
 # share of it, so the next start has little to catch up.
 RESAVE_SHARE = 0.01
+READ_STAGE = "papers and vectors"
 
 
 class SearchNotReady(BroadsheetError):
@@ -186,7 +187,7 @@ class SearchService:
         self._arrays_for = -1
         self._arrays: _FilterArrays | None = None
         self.ready = threading.Event()
-        self.progress = (0, 0)
+        self.progress: tuple[str, int, int] = (READ_STAGE, 0, 0)  # the index build: stage, done, total
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -195,8 +196,12 @@ class SearchService:
         return "hybrid" if self.embedder is not None else "bm25"
 
     # ------------------------------------------------------------------ keeping in step
-    def sync(self, on_progress: Callable[[int, int], None] | None = None) -> SyncReport:
-        """Index every paper changed since the last sync, embedding only texts with no stored vector."""
+    def sync(self, on_progress: StageProgress | None = None) -> SyncReport:
+        """Index every paper changed since the last sync, embedding only texts with no stored vector.
+
+        `on_progress(stage, done, total)` follows reading the papers and their vectors (embedding
+        the missing ones), then building the vector graph and the keyword index.
+        """
         report = SyncReport()
         started = datetime.now(UTC)
         with unit_of_work(self.factory) as session:
@@ -206,20 +211,24 @@ class SearchService:
                 query = query.where(Paper.modified_at >= self._synced_until)
             papers = list(session.execute(query))
         total = len(papers)
-        self.progress = (0, total)
+
+        def report_progress(stage: str, done: int, total: int) -> None:
+            self.progress = (stage, done, total)
+            if on_progress:
+                on_progress(stage, done, total)
+
+        report_progress(READ_STAGE, 0, total)
         docs: list[SearchDoc] = []
         vectors: dict[str, np.ndarray] = {}
         for offset in range(0, total, EMBED_CHUNK * 8):
             chunk = papers[offset : offset + EMBED_CHUNK * 8]
             docs.extend(self._vectors_for(chunk, vectors, report))
-            self.progress = (offset + len(chunk), total)
-            if on_progress:
-                on_progress(offset + len(chunk), total)
+            report_progress(READ_STAGE, offset + len(chunk), total)
             if self._stop.is_set():
                 return report
         # One add for the whole batch: the lexical index merges its postings once, not once per chunk.
         with self._lock:
-            added = self.searcher.add(docs, vectors=vectors)
+            added = self.searcher.add(docs, vectors=vectors, on_progress=report_progress)
             report.changed += added.added + added.replaced
             if self._synced_until is None:  # every paper was read: drop what the store no longer has
                 gone = set(self.searcher.slot_of).difference(paper.arxiv_id for paper in papers)
@@ -449,8 +458,10 @@ class SearchService:
         self, parsed: ParsedQuery, filters: SearchFilters, *, limit: int, offset: int = 0, mode: Mode | None = None
     ) -> list[SearchHit]:
         if not self.ready.is_set():
-            done, total = self.progress
-            raise SearchNotReady(f"the search index is being built ({done} of {total} papers); try again shortly")
+            stage, done, total = self.progress
+            raise SearchNotReady(
+                f"the search index is being built ({stage}: {done:,} of {total:,} papers); try again shortly"
+            )
         chosen = mode or self.mode
         if chosen != "bm25" and self.embedder is None:
             raise InvalidInput("mode: semantic search is turned off on this site; use mode=bm25")

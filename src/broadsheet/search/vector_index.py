@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +32,8 @@ FORMAT = "broadsheet-vector-index/1"
 # those rows (~3 ms); a broader one by over-fetching from the graph and dropping disallowed rows.
 EXACT_FILTER_LIMIT = 20_000
 MANIFEST = "manifest.json"
+GRAPH_PART = 4096  # rows inserted into the graph between two progress reports
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,11 @@ class VectorIndex:
         alive[: self.n_rows] = self.alive[: self.n_rows]
         self._vectors, self.alive = vectors, alive
 
-    def add(self, ids: Sequence[str], vectors: np.ndarray) -> np.ndarray:
-        """Append one row per id (replacing any live row of the same id); returns the new row numbers."""
+    def add(self, ids: Sequence[str], vectors: np.ndarray, on_progress: Progress | None = None) -> np.ndarray:
+        """Append one row per id (replacing any live row of the same id); returns the new row numbers.
+
+        `on_progress(done, total)` follows the rows going into the graph, when there is one.
+        """
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape != (len(ids), self.dim):
             raise ValueError(f"expected vectors of shape ({len(ids)}, {self.dim}), got {vectors.shape}")
@@ -118,9 +123,9 @@ class VectorIndex:
         self.row_of.update(zip(ids, rows.tolist(), strict=True))
         self._n_alive += len(ids)
         if self._hnsw is not None:
-            self._hnsw_add(rows)
+            self._hnsw_add(rows, on_progress)
         elif self._n_alive > self.ann_threshold:
-            self.build_ann()
+            self.build_ann(on_progress)
         return rows
 
     def remove(self, ids: Iterable[str]) -> None:
@@ -138,7 +143,7 @@ class VectorIndex:
     def uses_ann(self) -> bool:
         return self._hnsw is not None
 
-    def build_ann(self) -> None:
+    def build_ann(self, on_progress: Progress | None = None) -> None:
         """Build the HNSW graph over the live rows (called automatically past `ann_threshold`)."""
         import hnswlib
 
@@ -151,15 +156,19 @@ class VectorIndex:
         )
         index.set_num_threads(self.threads)
         self._hnsw = index
-        self._hnsw_add(np.flatnonzero(self.alive[: self.n_rows]))
+        self._hnsw_add(np.flatnonzero(self.alive[: self.n_rows]), on_progress)
 
-    def _hnsw_add(self, rows: np.ndarray) -> None:
+    def _hnsw_add(self, rows: np.ndarray, on_progress: Progress | None = None) -> None:
         index = self._hnsw
         need = int(rows.max()) + 1 if rows.size else 0
         if need > index.get_max_elements():
             index.resize_index(max(need, int(index.get_max_elements() * 1.5)))
-        if rows.size:
-            index.add_items(self._vectors[rows], rows, num_threads=self.threads)
+        # In parts, to report progress: rows still go in one after another, so the graph is the same.
+        for start in range(0, rows.size, GRAPH_PART):
+            part = rows[start : start + GRAPH_PART]
+            index.add_items(self._vectors[part], part, num_threads=self.threads)
+            if on_progress:
+                on_progress(start + part.size, rows.size)
 
     # ----------------------------------------------------------------- search
     def scores_for(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
