@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from broadsheet.search.lexical import BM25Params, LexicalDoc, LexicalIndex
+from broadsheet.search.lexical import BM25Params, LexicalDoc, LexicalIndex, _sorted_unique
 from tests.search.conftest import SciFactSubset
 
 
@@ -58,3 +58,11 @@ def test_title_weight_lifts_title_matches() -> None:
         index.add_many([0, 1], docs)
     gap = [float(np.subtract(*idx.score_all(["graph"]))) for idx in (plain, heavy)]
     assert gap[1] > gap[0] >= 0
+
+
+def test_sorted_unique_is_numpys_unique() -> None:
+    rng = np.random.default_rng(0)
+    cases = [np.zeros(0, np.int64), np.array([7]), np.array([3, 3, 3]), np.array([-2, 5, -2, 0])]
+    cases += [rng.integers(0, 50, 1_000), rng.integers(-(2**40), 2**40, 10_000)]
+    for values in cases:
+        assert np.array_equal(_sorted_unique(values), np.unique(values))

