@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import logging
 import re
@@ -382,6 +384,7 @@ class SearchService:
                     # Load (on a fresh machine: export and quantise) the query model now, not in the first search.
                     self.embedder.encode_query("warm up")
                 _freeze_long_lived_objects()
+                _return_freed_memory()
                 self.ready.set()
                 while not self._stop.wait(interval_s):
                     self.sync()
@@ -505,3 +508,17 @@ def _freeze_long_lived_objects() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+def _return_freed_memory() -> None:
+    """Hands the heap the index build freed back to the system (glibc's `malloc_trim`; elsewhere nothing).
+
+    Building keeps ~0.2 GB of freed temporaries in the process's heap otherwise (75k papers: a worker
+    at 1,596 MB after building, 1,353 MB after this; loading a saved index, 1,283 and 1,179 MB).
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        return
+    trim(0)
