@@ -255,8 +255,12 @@ def _session(path: Path, threads: int) -> Any:
 
 
 def _min_cosine(encoder: OnnxQueryEncoder, reference: Callable[[Sequence[str]], np.ndarray]) -> float:
-    expected = reference(PARITY_SENTENCES)
     got = np.stack([encoder.encode(s) for s in PARITY_SENTENCES])
+    return min_row_cosine(reference(PARITY_SENTENCES), got)
+
+
+def min_row_cosine(expected: np.ndarray, got: np.ndarray) -> float:
+    """The lowest cosine between matching rows of two (n, dim) arrays (how far a fast path strays)."""
     cosine = (expected * got).sum(axis=1) / np.maximum(
         np.linalg.norm(expected, axis=1) * np.linalg.norm(got, axis=1), 1e-12
     )

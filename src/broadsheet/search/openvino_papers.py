@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from broadsheet.search.embedder import Precision
+from broadsheet.search.onnx_query import min_row_cosine
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +124,7 @@ def load_paper_encoder(
         got = encoder.encode(sentences, batch_size=len(sentences))
     except Exception as exc:
         raise PaperEncoderError(f"OpenVINO cannot run {path.name}: {exc}") from exc
-    expected = reference(sentences)
-    expected = expected / np.maximum(np.linalg.norm(expected, axis=1, keepdims=True), 1e-12)
-    cosine = float((expected * got).sum(axis=1).min())
+    cosine = min_row_cosine(reference(sentences), got)
     if cosine < PAPER_MIN_COSINE:
         raise PaperEncoderError(f"OpenVINO {precision} disagrees with torch (min cosine {cosine:.6f})")
     log.info("papers embed with OpenVINO %s on %d streams (min cosine to torch fp32 %.6f)", precision, streams, cosine)

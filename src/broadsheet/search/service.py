@@ -224,7 +224,7 @@ class SearchService:
         vectors: dict[str, np.ndarray] = {}
         for offset in range(0, total, EMBED_CHUNK * 8):
             chunk = papers[offset : offset + EMBED_CHUNK * 8]
-            docs.extend(self._vectors_for(chunk, vectors, report))
+            docs.extend(self._changed_docs(chunk, vectors, report))
             report_progress(READ_STAGE, offset + len(chunk), total)
             if self._stop.is_set():
                 return report
@@ -238,7 +238,7 @@ class SearchService:
                 report.changed += len(gone)
             for paper in papers:
                 self.facts[paper.arxiv_id] = _facts(paper)
-        report.indexed += len(docs)
+        report.indexed += len(papers)
         self._synced_until = started
         with self._lock:
             self._filter_arrays()  # built here, in the background, rather than by the first filtered query
@@ -257,18 +257,17 @@ class SearchService:
             )
             return {arxiv_id: (digest, np.frombuffer(blob, dtype="<f4")) for arxiv_id, digest, blob in rows}
 
-    def _vectors_for(
+    def _changed_docs(
         self, papers: list[_IndexedRow], vectors: dict[str, np.ndarray], report: SyncReport
     ) -> list[SearchDoc]:
-        """The papers as search documents; the vectors of those new to the index or changed, from the
-        store or embedded (and stored) when missing."""
+        """The papers the index does not hold as they are (new or edited: after a restore, few), as
+        search documents; their vectors go into `vectors`, from the store or embedded (and stored)."""
         docs = [SearchDoc(p.arxiv_id, p.title, p.abstract, tuple(p.authors or ())) for p in papers]
-        if self.embedder is None:
-            return docs
         texts = [embedding_text(doc.title, doc.abstract) for doc in docs]
         entries = [(doc, text, text_hash(text)) for doc, text in zip(docs, texts, strict=True)]
-        # Papers the index already holds as they are need no vector (most of them, after a restore).
         entries = [entry for entry in entries if not self.searcher.holds(entry[0], entry[2])]
+        if self.embedder is None:
+            return [doc for doc, _, _ in entries]
         missing = self._still_missing(entries, vectors, report)
         for start in range(0, len(missing), EMBED_CHUNK):
             with self._embedding_lock():
@@ -284,7 +283,7 @@ class SearchService:
             for (doc, _, _), vec in zip(part, fresh, strict=True):
                 vectors[doc.doc_id] = vec
             report.embedded += len(part)
-        return docs
+        return [doc for doc, _, _ in entries]
 
     def _embedding_lock(self) -> FileLock:
         """Held while embedding and storing, by every process that shares this data directory."""
