@@ -16,9 +16,11 @@ import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from markupsafe import escape
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from broadsheet.errors import InvalidInput
 from broadsheet.models import Paper, PaperEmbedding
 from broadsheet.papers.ingest import import_items
 from broadsheet.search.embedder import Embedder
@@ -47,6 +49,38 @@ def test_filters_restrict_results_exactly(tmp_path: Path, catalogue_database: Pa
     assert all(papers[h.arxiv_id].github_repo for h in with_code)
     nothing = service.search("segmentation", categories=["astro-ph.CO"])
     assert nothing == []
+
+
+def test_categories_match_in_any_case_by_archive_and_from_the_query(
+    tmp_path: Path, catalogue_database: Path, embedder: Embedder
+) -> None:
+    service, factory = indexed_service(tmp_path, catalogue_database, embedder)
+    with factory() as session:
+        listed = {p.arxiv_id: p.categories for p in session.scalars(select(Paper))}
+
+    def found(query: str, **filters: Any) -> list[str]:
+        return [hit.arxiv_id for hit in service.search(query, limit=200, **filters)]
+
+    exact = found("language models", categories=["cs.CL"])
+    assert exact and all("cs.CL" in listed[i] for i in exact)
+    assert found("language models", categories=["cs.cl"]) == found("language models", categories=["CS.CL"]) == exact
+    assert found("cat:cs.CL language models") == found("language models category:CS.cl") == exact
+    # Two categories: papers in either; the form's and the query's are combined the same way.
+    both = found("language models", categories=["cs.CL", "cs.CV"])
+    assert {"cs.CL", "cs.CV"} <= {c for i in both for c in listed[i]}
+    assert all({"cs.CL", "cs.CV"} & set(listed[i]) for i in both)
+    assert found("cat:cs.CV language models", categories=["cs.CL"]) == both
+    # The papers each key selects, against the store: a category in any case, an archive's every category.
+    arrays = service._filter_arrays()
+    for key, wanted in [("cs.cl", lambda c: c == "cs.CL"), ("eess", lambda c: c.startswith("eess."))]:
+        truth = [any(wanted(c) for c in listed[i]) for i in service.searcher.ids]
+        assert arrays.in_category(key).tolist() == truth and any(truth) and not all(truth), key
+    # A category no paper lists finds nothing and is named back; none of it is kept in memory.
+    assert found("language models", categories=["astro-ph.CO"]) == found("cat:astro-ph.co language models") == []
+    assert service.unlisted_categories(["cs.cl", "astro-ph.CO", "cs"]) == ["astro-ph.CO"]
+    assert "astro-ph.co" not in service._filter_arrays().by_category
+    with pytest.raises(InvalidInput, match="not an arXiv category"):
+        service.search("language models", categories=["cs.CL; DROP"])
 
 
 def test_phrase_pattern_matches_whole_words_across_any_whitespace() -> None:
@@ -250,6 +284,27 @@ def test_bad_queries_get_a_clear_message(search_client: TestClient) -> None:
     assert "<script>alert(1)</script>" not in hostile.text and "&lt;script&gt;" in hostile.text
     sql = search_client.get("/api/papers/search", params={"q": "video'; DROP TABLE papers; --"})
     assert sql.status_code == 200
+
+
+def test_category_requests_get_results_or_a_clear_message(search_client: TestClient) -> None:
+    lower = search_client.get("/api/papers/search", params={"q": "video generation", "category": "cs.cv"}).json()
+    assert lower and all("cs.CV" in item["paper"]["categories"] for item in lower)
+    for query, category, message in [
+        ("video", "cs.CV!", "category: 'cs.CV!' is not an arXiv category"),
+        ("video cat:", None, "cat: needs an arXiv category"),
+        ("video cat:a.b.c", None, "q: 'a.b.c' is not an arXiv category"),
+        ("cat:cs.CV", None, "add words to search for in cs.CV"),
+        ("video author:", None, "author: needs a name"),
+    ]:
+        params = {"q": query, **({"category": category} if category else {})}
+        api = search_client.get("/api/papers/search", params=params)
+        assert api.status_code == 400 and message in api.json()["error"], query
+        page = search_client.get("/search", params=params)
+        assert page.status_code == 400 and escape(message) in page.text, query
+    unlisted = search_client.get("/search", params={"q": "video cat:astro-ph.CO", "category": "cs.CV"})
+    assert unlisted.status_code == 200 and 'class="card"' in unlisted.text  # cs.CV has papers
+    nowhere = search_client.get("/search", params={"q": "video cat:astro-ph.CO"})
+    assert "No paper here is listed under astro-ph.CO." in nowhere.text and 'class="card"' not in nowhere.text
 
 
 def test_date_filter_errors_name_the_field(search_client: TestClient) -> None:

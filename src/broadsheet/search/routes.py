@@ -130,6 +130,8 @@ def _search(
         return context
     hits = service.run(parsed, filters, limit=limit + 1, offset=p * limit, mode=mode)  # type: ignore[arg-type]
     context["has_more"] = len(hits) > limit
+    if not hits and (filters.categories or parsed.categories):
+        context["unlisted"] = service.unlisted_categories([*filters.categories, *parsed.categories])
     context.update(results_context(session, service, hits[:limit], highlight=not api, full_json=api))
     return context
 

@@ -9,7 +9,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from broadsheet.search.embedder import Embedder
 from broadsheet.search.engine import HybridSearcher, Mode, StageProgress
 from broadsheet.search.engine import Paper as SearchDoc
 from broadsheet.search.index_store import IndexStore
-from broadsheet.search.query import ParsedQuery, parse_query
+from broadsheet.search.query import ParsedQuery, category_key, parse_query
 from broadsheet.search.text import embedding_text, text_hash
 from broadsheet.search.vectors_import import verify_vectors
 from broadsheet.settings import Settings
@@ -126,13 +126,29 @@ class _FilterArrays:
     authors: _Concatenated
     by_category: dict[str, np.ndarray] = field(default_factory=dict)
 
-    def in_category(self, category: str) -> np.ndarray:
-        """Slots of papers listing `category`; worked out once per category and index size."""
-        if category not in self.by_category:
-            self.by_category[category] = np.fromiter(
-                (category in c for c in self.categories), dtype=bool, count=len(self.categories)
-            )
-        return self.by_category[category]
+    # Each distinct category list, as the lowercased categories and archives it matches (cs.CL -> cs.cl, cs).
+    _keys_of: dict[tuple[str, ...], frozenset[str]] = field(default_factory=dict)
+
+    listed: frozenset[str] = frozenset()  # every key some paper matches
+
+    def __post_init__(self) -> None:
+        for listed in set(self.categories):
+            lowered = {category.lower() for category in listed}
+            self._keys_of[listed] = frozenset(lowered | {category.split(".", 1)[0] for category in lowered})
+        self.listed = frozenset().union(*self._keys_of.values())
+
+    def in_category(self, key: str) -> np.ndarray:
+        """Slots of papers listed under `key` (a lowercased `category_key`): that category in any case,
+        or every category of an archive (`cs`: cs.CL, cs.LG, ...). Worked out once per key and index
+        size; only keys some paper matches are kept, so odd requests cannot fill memory."""
+        if key not in self.listed:
+            return np.zeros(len(self.categories), dtype=bool)
+        found = self.by_category.get(key)
+        if found is None:
+            keys_of = self._keys_of
+            found = np.fromiter((key in keys_of[c] for c in self.categories), dtype=bool, count=len(self.categories))
+            self.by_category[key] = found
+        return found
 
 
 @dataclass
@@ -423,8 +439,8 @@ class SearchService:
             mask &= (arrays.published <= filters.published_until.toordinal()) & (arrays.published > 0)
         if filters.has_code is not None:
             mask &= arrays.has_code == filters.has_code
-        if filters.categories:
-            mask &= np.logical_or.reduce([arrays.in_category(category) for category in filters.categories])
+        if filters.categories:  # keys, as `run` passes them
+            mask &= np.logical_or.reduce([arrays.in_category(key) for key in filters.categories])
         for phrase in parsed.phrases:
             mask &= self._with_phrase(arrays.texts, phrase)
         for author in parsed.authors:  # part of a name is enough: author:hinton
@@ -439,6 +455,12 @@ class SearchService:
         terms = self.searcher.tokenizer.query_terms(phrase)
         among = self.searcher.lexical.slots_with_every(terms) if terms else None  # None: only stop words
         return texts.containing(pattern, among)
+
+    def unlisted_categories(self, categories: Iterable[str]) -> list[str]:
+        """The requested categories (or archives) that no paper here is listed under, for a page to say so."""
+        with self._lock:
+            listed = self._filter_arrays().listed
+        return [category for category in categories if category_key(category) not in listed]
 
     def search(
         self,
@@ -464,6 +486,9 @@ class SearchService:
             raise SearchNotReady(
                 f"the search index is being built ({stage}: {done:,} of {total:,} papers); try again shortly"
             )
+        # The form's categories and the query's `cat:` terms, any of them; a malformed one is refused here.
+        keys = [category_key(category) for category in [*filters.categories, *parsed.categories]]
+        filters = replace(filters, categories=list(dict.fromkeys(keys)))
         chosen = mode or self.mode
         if chosen != "bm25" and self.embedder is None:
             raise InvalidInput("mode: semantic search is turned off on this site; use mode=bm25")
