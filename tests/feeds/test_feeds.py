@@ -92,6 +92,12 @@ def test_category_feed_has_only_that_category_newest_first(client: TestClient, a
     dates = [entry.published_parsed for entry in feed.entries]
     assert dates == sorted(dates, reverse=True)
     assert client.get("/category/cs.CL.txt").status_code == 404
+    # A category without a dot (hep-th, quant-ph) or an archive gets its feed too, not the HTML page.
+    for path in ("/category/hep-th.rss", "/category/eess.atom", "/category/cs.json"):
+        response = client.get(path)
+        assert response.status_code == 200 and "html" not in response.headers["content-type"], path
+    archive = _parsed(client, "/category/eess.atom")
+    assert archive.entries and all(any(t.term.startswith("eess.") for t in e.tags) for e in archive.entries)
 
 
 def test_search_feed_needs_the_search_service(client: TestClient, app: FastAPI) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import select, update
@@ -10,8 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from broadsheet.models import Paper
 from broadsheet.papers import repository, schemas
 from broadsheet.papers.ingest import import_items
+from broadsheet.sources.daily_jsonl import read_daily_jsonl
 from broadsheet.sources.hf_daily import read_hf_daily
-from tests.fixtures.paths import HF_DAILY_DIR
+from tests.fixtures.paths import ARXIV_CORPUS, HF_DAILY_DIR
 
 
 def test_paper_fields_give_the_json_of_the_paper_itself(factory: sessionmaker[Session]) -> None:
@@ -75,3 +77,19 @@ def test_a_card_is_the_part_of_the_full_item_that_the_card_template_reads(
         assert cards[ids[0]].github_repo == "https://x.org/r"
         assert schemas.card_item_json(cards[ids[0]])["paper"]["upvotes"] == first.imported_upvotes + 2
         assert set(schemas.paper_card_json(cards[ids[0]])) < set(schemas.paper_json(first))
+
+
+def test_a_category_listing_matches_any_case_and_a_whole_archive(factory: sessionmaker[Session]) -> None:
+    import_items(factory, islice(read_daily_jsonl(ARXIV_CORPUS), 400))
+    with factory() as session:
+        listed = {paper.arxiv_id: paper.categories for paper in session.scalars(select(Paper))}
+
+        def listing(category: str) -> list[str]:
+            return [p.arxiv_id for p in repository.category_papers(session, category, offset=0, limit=1000)]
+
+        exact = listing("cs.CL")
+        assert set(exact) == {arxiv_id for arxiv_id, categories in listed.items() if "cs.CL" in categories}
+        assert exact and listing("cs.cl") == listing("CS.CL") == exact
+        eess = {arxiv_id for arxiv_id, categories in listed.items() if any(c.startswith("eess.") for c in categories)}
+        assert eess and set(listing("eess")) == eess and set(listing("EESS")) == eess
+        assert listing("astro-ph.CO") == listing("cs_CL") == listing("cs.C") == []

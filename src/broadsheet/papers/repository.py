@@ -127,15 +127,24 @@ def _listing_any_of(categories: Sequence[str]) -> ColumnElement[bool]:
     return or_(*(text.like(f'%"{_escape_like(category)}"%', escape="\\") for category in categories))
 
 
+def _listed_under(category: str) -> ColumnElement[bool]:
+    """Papers listed under `category` in any case (cs.cl is cs.CL), or under any category of an archive
+    (cs: cs.CL, cs.LG, ...; a name with a dot is a category, without one an archive or both, as hep-th)."""
+    text = cast(Paper.categories, Text)
+    escaped = _escape_like(category)
+    patterns = [f'%"{escaped}"%'] if "." in category else [f'%"{escaped}"%', f'%"{escaped}.%']
+    return or_(*(text.ilike(pattern, escape="\\") for pattern in patterns))
+
+
 def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def category_papers(session: Session, category: str, *, offset: int, limit: int) -> list[Paper]:
-    """Newest papers listing `category` among their categories."""
+    """Newest papers listed under `category` (in any case) or, for an archive such as cs, any of its categories."""
     query = (
         select(Paper)
-        .where(_listing_any_of([category]))
+        .where(_listed_under(category))
         .order_by(Paper.published_at.desc().nulls_last(), Paper.arxiv_id.desc())
         .offset(offset)
         .limit(limit)

@@ -16,9 +16,10 @@ router = APIRouter()
 
 
 class CategoryConvertor(Convertor[str]):
-    """An arXiv category such as cs.CL or hep-th: at most one dot, so `/category/cs.CL.rss` stays a feed URL."""
+    """An arXiv category such as cs.CL or hep-th: at most one dot, and never ending in a feed format, so
+    `/category/cs.CL.rss` and `/category/hep-th.rss` stay feed URLs."""
 
-    regex = r"[A-Za-z][A-Za-z\-]*(?:\.[A-Za-z][A-Za-z\-]*)?"
+    regex = r"[A-Za-z][A-Za-z\-]*(?:\.(?!(?:rss|atom|json)$)[A-Za-z][A-Za-z\-]*)?"
 
     def convert(self, value: str) -> str:
         return value
