@@ -310,6 +310,17 @@ def test_category_requests_get_results_or_a_clear_message(search_client: TestCli
 def test_date_filter_errors_name_the_field(search_client: TestClient) -> None:
     response = search_client.get("/api/papers/search", params={"q": "video", "from": "last week"})
     assert response.status_code == 400 and "from" in response.json()["error"]
+    swapped = {"q": "video", "from": "2026-06-01", "until": "2026-05-01"}
+    response = search_client.get("/api/papers/search", params=swapped)
+    assert response.status_code == 400 and "from: 2026-06-01 is after until (2026-05-01)" in response.json()["error"]
+    assert search_client.get("/search", params=swapped).status_code == 400
+
+
+def test_a_page_past_the_last_says_so(search_client: TestClient) -> None:
+    past = search_client.get("/search", params={"q": "video generation", "p": 100})
+    assert past.status_code == 200 and 'class="card"' not in past.text
+    assert "No more results for “video generation”: page 101 is past the last one." in past.text
+    assert 'href="http://testserver/search?q=video+generation">First page' in past.text
 
 
 def _lane_app(tmp_path: Path, catalogue_database: Path, embedder: Embedder, lanes: int) -> tuple[Any, Any]:

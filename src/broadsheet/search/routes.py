@@ -124,6 +124,8 @@ def _search(
     filters = SearchFilters(
         [c for c in category or [] if c], _date(date_from, "from"), _date(date_until, "until"), has_code
     )
+    if filters.published_from and filters.published_until and filters.published_from > filters.published_until:
+        raise InvalidInput(f"from: {filters.published_from} is after until ({filters.published_until}); swap them")
     context: dict[str, Any] = {"query": q, "parsed": parsed, "filters": filters, "page": p, "limit": limit}
     if parsed.paper_id:
         context["paper_id"] = parsed.paper_id
