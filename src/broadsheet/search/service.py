@@ -126,15 +126,14 @@ class _FilterArrays:
     authors: _Concatenated
     by_category: dict[str, np.ndarray] = field(default_factory=dict)
 
+    listed: frozenset[str] = frozenset()  # every key some paper matches
     # Each distinct category list, as the lowercased categories and archives it matches (cs.CL -> cs.cl, cs).
     _keys_of: dict[tuple[str, ...], frozenset[str]] = field(default_factory=dict)
 
-    listed: frozenset[str] = frozenset()  # every key some paper matches
-
     def __post_init__(self) -> None:
-        for listed in set(self.categories):
-            lowered = {category.lower() for category in listed}
-            self._keys_of[listed] = frozenset(lowered | {category.split(".", 1)[0] for category in lowered})
+        for names in set(self.categories):
+            lowered = {name.lower() for name in names}
+            self._keys_of[names] = frozenset(lowered | {name.split(".", 1)[0] for name in lowered})
         self.listed = frozenset().union(*self._keys_of.values())
 
     def in_category(self, key: str) -> np.ndarray:
