@@ -21,6 +21,15 @@ def test_navigation_skips_empty_days(client: TestClient) -> None:
     assert empty.status_code == 200 and "No papers in this feed" in empty.text
 
 
+def test_a_page_past_the_last_says_so_and_links_to_the_first(client: TestClient) -> None:
+    past = client.get("/", params={"p": 1, "sort": "trending"})  # the latest day fits on one page
+    assert past.status_code == 200 and 'class="card"' not in past.text
+    assert "No more papers: page 2 is past the last one (1 page for Thursday, May 28, 2026)." in past.text
+    assert 'href="?sort=trending">First page' in past.text and "Page 2 of" not in past.text
+    week = client.get("/week/2026-W22", params={"p": 1})
+    assert week.text.count('class="card"') > 0 and "Page 2 of" in week.text
+
+
 def test_week_and_month_views_and_their_neighbours(client: TestClient) -> None:
     week = client.get("/week/2026-W02")
     assert week.status_code == 200 and "Week 02 of 2026" in week.text
@@ -138,3 +147,5 @@ def test_category_page_lists_the_newest_papers_of_a_category(client: TestClient)
         assert "cs.CL" in client.get(f"/api/papers/{arxiv_id}").json()["categories"]
     assert client.get("/category/cs.CL.atom").status_code == 200
     assert client.get("/category/<script>").status_code in (400, 404)
+    past = client.get("/category/cs.CL", params={"p": 50})
+    assert "No more papers in cs.CL: page 51 is past the last one." in past.text and 'class="card"' not in past.text
