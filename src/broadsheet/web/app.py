@@ -93,9 +93,11 @@ def _install_concepts(app: FastAPI) -> None:
     from broadsheet.papers import routes as papers_routes
     from broadsheet.search import routes as search_routes
     from broadsheet.search import tasks as search_tasks
+    from broadsheet.web import routes as site_routes
 
     routers: list[APIRouter] = [
         search_routes.router,  # first: the busiest dynamic pages, matched without trying every other route
+        site_routes.router,
         papers_routes.category_router,
         *community.routers(),
         digest_routes.router,
