@@ -149,3 +149,26 @@ def test_category_page_lists_the_newest_papers_of_a_category(client: TestClient)
     assert client.get("/category/<script>").status_code in (400, 404)
     past = client.get("/category/cs.CL", params={"p": 50})
     assert "No more papers in cs.CL: page 51 is past the last one." in past.text and 'class="card"' not in past.text
+
+
+def test_subject_classes_on_a_paper_page_are_not_category_links(client: TestClient) -> None:
+    from itertools import islice
+
+    from sqlalchemy import select
+
+    from broadsheet.models import Paper
+    from broadsheet.papers.ingest import import_items
+    from broadsheet.sources.daily_jsonl import read_daily_jsonl
+    from broadsheet.sources.records import is_arxiv_category
+    from tests.fixtures.paths import ARXIV_CORPUS
+
+    factory = client.app.state.session_factory  # type: ignore[attr-defined]
+    import_items(factory, islice(read_daily_jsonl(ARXIV_CORPUS), 400))
+    with factory() as session:
+        # arXiv's category lists carry MSC and ACM classes too, such as "68T45, 62H30" or "I.2.7".
+        paper = next(p for p in session.scalars(select(Paper)) if not all(map(is_arxiv_category, p.categories)))
+    page = client.get(f"/papers/{paper.arxiv_id}").text
+    for name in paper.categories:
+        link = f'<a class="category" href="/category/{name}">{name}</a>'
+        assert (link in page) == is_arxiv_category(name), name
+        assert f">{name}</" in page

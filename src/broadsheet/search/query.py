@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from broadsheet.errors import InvalidInput
-from broadsheet.sources.records import InvalidArxivId, split_arxiv_id
+from broadsheet.sources.records import InvalidArxivId, is_arxiv_category, split_arxiv_id
 
 MAX_QUERY_CHARS = 500
 _PAPER_URL = re.compile(
@@ -17,8 +17,6 @@ _PAPER_URL = re.compile(
 _AUTHOR = re.compile(r'\bauthor:(?:"(?P<quoted>[^"]*)"|(?P<word>\S*))', re.IGNORECASE)
 # `cat:cs.CL` as on arXiv, or `category:cs.CL`; the value is checked by `category_key`.
 _CATEGORY = re.compile(r"\b(?:cat|category):(?P<value>\S*)", re.IGNORECASE)
-# An arXiv category (cs.CL, math.OC, q-bio.NC, hep-th) or a whole archive (cs, math, q-bio).
-_CATEGORY_SYNTAX = re.compile(r"[a-z][a-z-]*(?:\.[a-z][a-z-]*)?", re.IGNORECASE)
 _PHRASE = re.compile(r'"([^"]+)"')
 _WORDLIKE = re.compile(r"\w", re.UNICODE)
 
@@ -39,7 +37,7 @@ def category_key(value: str, field_name: str = "category") -> str:
     """A requested category, lowercased for matching in any case (cs.cl finds cs.CL); a clear error
     when it cannot be an arXiv category or archive."""
     value = value.strip()
-    if not _CATEGORY_SYNTAX.fullmatch(value):
+    if not is_arxiv_category(value):
         raise InvalidInput(
             f"{field_name}: {value!r} is not an arXiv category; "
             "use one such as cs.CL or math.OC, or a whole archive such as cs"

@@ -9,6 +9,13 @@ from datetime import date, datetime
 # New-style ids (0704.0001, 2503.11731) and old-style ids (hep-th/9901001, math.GT/0309136).
 _NEW_ID = re.compile(r"^(\d{4}\.\d{4,5})(v\d+)?$")
 _OLD_ID = re.compile(r"^([a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})(v\d+)?$")
+# An arXiv category (cs.CL, math.OC, q-bio.NC, hep-th) or archive (cs), in any case. Category lists
+# from arXiv also carry MSC and ACM classes ("68T45, 62H30", "I.2.7"), which this does not match.
+ARXIV_CATEGORY = re.compile(r"[a-z][a-z-]*(?:\.[a-z][a-z-]*)?", re.IGNORECASE)
+
+
+def is_arxiv_category(value: str) -> bool:
+    return ARXIV_CATEGORY.fullmatch(value) is not None
 
 
 class InvalidArxivId(ValueError):

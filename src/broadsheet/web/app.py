@@ -14,6 +14,7 @@ from markupsafe import Markup
 
 from broadsheet.db import make_engine, make_session_factory, migrate
 from broadsheet.settings import Settings
+from broadsheet.sources.records import is_arxiv_category
 from broadsheet.web.cache import AnonymousPageCache
 from broadsheet.web.errors import install_error_handlers
 
@@ -41,6 +42,7 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     env.filters["short_date"] = short_date
     env.globals["site_name"] = settings.site_name
     env.globals["Markup"] = Markup
+    env.tests["arxiv_category"] = is_arxiv_category
     return templates
 
 
