@@ -16,10 +16,13 @@ from broadsheet.digest.errors import RunInProgress
 from broadsheet.digest.selection import DigestPeriod
 from broadsheet.digest.tasks import send_digests
 from broadsheet.models import DigestDelivery, DigestRun, DigestSubscription, Paper
+from broadsheet.papers.ingest import import_items
 from broadsheet.papers.trending import trending_entries
 from broadsheet.search.service import SearchService
 from broadsheet.settings import Settings
+from broadsheet.sources.daily_jsonl import read_daily_jsonl
 from tests.digest.conftest import BASE_URL, add_subscriber
+from tests.fixtures.paths import ARXIV_CORPUS
 from tests.fixtures.smtp import SmtpServer
 
 DAY = date(2026, 5, 28)  # the last day of the bundled feed, a Thursday
@@ -135,6 +138,32 @@ def test_personal_digest_has_the_best_matches_of_the_period(
         assert period.published_from <= paper.published_at <= period.published_until
         assert "video" in (paper.title + " " + paper.abstract).lower()
         assert paper.title in _parts(message)[0]
+
+
+def test_a_digest_of_categories_takes_them_in_any_case_and_whole_archives(
+    mail_settings: Settings, loaded_factory: sessionmaker[Session], smtp_server: SmtpServer
+) -> None:
+    # The Hugging Face daily papers carry no arXiv categories: add the arXiv papers of the period.
+    period = DigestPeriod("weekly", DAY)
+    in_period = (
+        record
+        for record in read_daily_jsonl(ARXIV_CORPUS)
+        if record.published_at and period.published_from <= record.published_at <= period.published_until
+    )
+    import_items(loaded_factory, in_period)
+    wanted = {"cl@example.org": "CS.cl", "eess@example.org": "eess"}
+    for email, category in wanted.items():
+        add_subscriber(loaded_factory, email, frequency="weekly", kind="personal", categories=[category], max_papers=8)
+    report = send_digests(mail_settings, loaded_factory, "weekly", DAY)
+    assert report.sent == 2
+    with unit_of_work(loaded_factory) as session:
+        for delivery in session.scalars(select(DigestDelivery)):
+            subscription = session.get(DigestSubscription, delivery.subscription_id)
+            assert subscription is not None
+            papers = [session.get(Paper, arxiv_id) for arxiv_id in delivery.paper_ids]
+            assert len(papers) == 8, subscription.email
+            prefix = {"CS.cl": "cs.CL", "eess": "eess."}[wanted[subscription.email]]
+            assert all(p is not None and any(c.startswith(prefix) for c in p.categories) for p in papers)
 
 
 def test_temporary_failures_are_retried_and_permanent_ones_pause_after_a_threshold(

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from broadsheet.db import unit_of_work
 from broadsheet.digest import service
+from broadsheet.digest.errors import InvalidSubscription
 from broadsheet.digest.render import DigestMail
 from broadsheet.digest.tasks import send_digests
 from broadsheet.models import DigestSubscription
@@ -203,3 +204,11 @@ def test_manage_link_changes_preferences(
             5,
         )
         assert subscription.categories == ["cs.CV", "cs.LG"] and subscription.status == "active"
+
+
+def test_digest_categories_are_arxiv_categories_or_archives_in_any_case() -> None:
+    preferences = service.parse_preferences(kind="personal", categories="cs.CL, CS.lg eess, hep-th")
+    assert preferences.categories == ["cs.CL", "CS.lg", "eess", "hep-th"]
+    for bad in ("cs.CL; DROP", "68T45", "I.2.7", "cs..CL"):
+        with pytest.raises(InvalidSubscription, match="categories: expected arXiv categories"):
+            service.parse_preferences(kind="personal", categories=bad)

@@ -13,6 +13,7 @@ from broadsheet.errors import BroadsheetError, InvalidInput
 from broadsheet.models import DigestSubscription
 from broadsheet.papers import repository as papers_repository
 from broadsheet.papers.trending import trending_entries
+from broadsheet.sources.records import listed_under
 
 Frequency = Literal["daily", "weekly"]
 FREQUENCIES: tuple[Frequency, ...] = ("daily", "weekly")
@@ -161,8 +162,11 @@ class PaperPicker:
                 raise SearchUnavailable(error.message) from error
             found = [hit.arxiv_id for hit in hits]
         elif categories:
-            wanted = set(categories)
-            in_trending = [a for a in self.trending(session) if wanted & set(self._categories_of.get(a, []))]
+            in_trending = [
+                arxiv_id
+                for arxiv_id in self.trending(session)
+                if any(listed_under(self._categories_of.get(arxiv_id, []), wanted) for wanted in categories)
+            ]
             newest = papers_repository.newest_in_categories(
                 session, list(categories), self._period.published_from, self._period.published_until, CANDIDATES
             )

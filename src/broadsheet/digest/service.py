@@ -17,9 +17,9 @@ from broadsheet.digest.render import DigestMail, Recipient
 from broadsheet.digest.tokens import Purpose
 from broadsheet.models import DigestSubscription
 from broadsheet.models.base import utcnow
+from broadsheet.sources.records import is_arxiv_category
 
 EMAIL = re.compile(r"^[^@\s<>(),;:\"\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$")
-CATEGORY = re.compile(r"^[a-z][a-z-]*(?:\.[A-Za-z-]+)?$")
 KINDS = ("trending", "personal")
 FREQUENCIES = ("daily", "weekly")
 MAX_PAPERS = 50
@@ -78,7 +78,7 @@ def parse_preferences(
         raise InvalidSubscription(f"max_papers: expected 1 to {MAX_PAPERS}, got {count}")
     items = categories if isinstance(categories, list) else re.split(r"[\s,]+", categories)
     cats = list(dict.fromkeys(item.strip() for item in items if item.strip()))
-    bad = [cat for cat in cats if not CATEGORY.match(cat)]
+    bad = [cat for cat in cats if not is_arxiv_category(cat)]
     if bad or len(cats) > 20:
         raise InvalidSubscription(f"categories: expected arXiv categories like cs.CL, got {', '.join(bad[:3])!r}")
     keywords, saved_search = keywords.strip()[:500], saved_search.strip()[:500]

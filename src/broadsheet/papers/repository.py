@@ -121,12 +121,6 @@ def count_feed_entries(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(DailyEntry)) or 0
 
 
-def _listing_any_of(categories: Sequence[str]) -> ColumnElement[bool]:
-    """Papers whose category list names any of `categories` (the JSON list is matched as text)."""
-    text = cast(Paper.categories, Text)
-    return or_(*(text.like(f'%"{_escape_like(category)}"%', escape="\\") for category in categories))
-
-
 def _listed_under(category: str) -> ColumnElement[bool]:
     """Papers listed under `category` in any case (cs.cl is cs.CL), or under any category of an archive
     (cs: cs.CL, cs.LG, ...; a name with a dot is a category, without one an archive or both, as hep-th)."""
@@ -155,10 +149,11 @@ def category_papers(session: Session, category: str, *, offset: int, limit: int)
 def newest_in_categories(
     session: Session, categories: Sequence[str], start: datetime, end: datetime, limit: int
 ) -> list[str]:
-    """Ids of papers published in a window whose categories include any of these, newest first."""
+    """Ids of papers published in a window listed under any of these categories (in any case, or
+    archives such as cs), newest first."""
     query = (
         select(Paper.arxiv_id)
-        .where(Paper.published_at >= start, Paper.published_at <= end, _listing_any_of(categories))
+        .where(Paper.published_at >= start, Paper.published_at <= end, or_(*map(_listed_under, categories)))
         .order_by(Paper.published_at.desc(), Paper.arxiv_id)
         .limit(limit)
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -16,6 +17,13 @@ ARXIV_CATEGORY = re.compile(r"[a-z][a-z-]*(?:\.[a-z][a-z-]*)?", re.IGNORECASE)
 
 def is_arxiv_category(value: str) -> bool:
     return ARXIV_CATEGORY.fullmatch(value) is not None
+
+
+def listed_under(categories: Iterable[str], requested: str) -> bool:
+    """Whether a paper with these categories is in `requested`: that category in any case (cs.cl is
+    cs.CL), or an archive holding one of them (cs holds cs.CL)."""
+    key = requested.lower()
+    return any(name.lower() == key or name.lower().startswith(key + ".") for name in categories)
 
 
 class InvalidArxivId(ValueError):
