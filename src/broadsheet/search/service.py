@@ -127,7 +127,8 @@ class _FilterArrays:
     by_category: dict[str, np.ndarray] = field(default_factory=dict)
 
     listed: frozenset[str] = frozenset()  # every key some paper matches
-    # Each distinct category list, as the lowercased categories and archives it matches (cs.CL -> cs.cl, cs).
+    # Each distinct category list, as the lowercased categories and archives it matches (cs.CL -> cs.cl, cs):
+    # `records.listed_under` worked out once per list, so a mask is one set lookup per paper.
     _keys_of: dict[tuple[str, ...], frozenset[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
