@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
+import time
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
@@ -168,3 +170,60 @@ def test_a_build_reports_each_stage_and_search_says_how_far_it_is(
     for stage in ("papers and vectors", "vector graph", "keyword index"):
         done = [(d, t) for s, d, t in seen if s == stage]
         assert done[-1] == (CATALOGUE_SAMPLE, CATALOGUE_SAMPLE), stage
+
+
+def test_saving_reads_the_index_and_lets_searches_go_on(
+    tmp_path: Path, catalogue_database: Path, embedder: Embedder
+) -> None:
+    settings, factory = _store(tmp_path, catalogue_database, embedder)
+    service = SearchService(settings, factory, embedder)
+    service.sync()
+    with factory.begin() as session:  # a changed paper: it goes to the keyword index's delta segment
+        first = session.scalars(select(Paper.arxiv_id).order_by(Paper.arxiv_id).limit(1)).one()
+        session.execute(
+            update(Paper)
+            .where(Paper.arxiv_id == first)
+            .values(abstract=CHANGED_ABSTRACT, modified_at=datetime.now(UTC))
+        )
+    service.sync()
+    service.ready.set()
+    delta = service.searcher.lexical._delta_docs
+    assert delta > 0
+
+    saving = threading.Thread(target=service.save_index)
+    with service._lock:  # what a search holds: a save must not wait for it
+        saving.start()
+        saving.join(60)
+        assert not saving.is_alive(), "saving waited for the searches' lock"
+    assert service.searcher.lexical._delta_docs == delta, "saving left the live index as it was"
+
+    restarted = SearchService(settings, factory, embedder)
+    assert restarted.restore() and restarted.sync().changed == 0
+    restarted.ready.set()
+    for query in ("drone flying through a forest", "graph neural networks", "speech recognition"):
+        want, got = service.search(query, limit=10), restarted.search(query, limit=10)
+        assert [h.arxiv_id for h in got] == [h.arxiv_id for h in want]
+        assert [h.score for h in got] == pytest.approx([h.score for h in want], rel=1e-5)
+
+
+def test_a_running_site_saves_the_index_again_once_enough_has_changed(
+    tmp_path: Path, catalogue_database: Path, embedder: Embedder
+) -> None:
+    settings, factory = _store(tmp_path, catalogue_database, embedder)
+    service = SearchService(settings, factory, embedder)
+    service.start(interval_s=0.2)
+    try:
+        assert service.ready.wait(120)
+        first = service.index_store.current()
+        assert first is not None
+        new = list(islice(read_daily_jsonl(ARXIV_CORPUS), CATALOGUE_SAMPLE, CATALOGUE_SAMPLE + 10))
+        import_items(factory, new)  # 10 papers: over 1% of 400
+        deadline = time.monotonic() + 120
+        while service.index_store.current() == first and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert service.index_store.current() != first, "the index was not saved again"
+    finally:
+        service.stop()
+    restarted = SearchService(settings, factory, embedder)
+    assert restarted.restore() and len(restarted.searcher) == CATALOGUE_SAMPLE + 10
+    assert restarted.sync().changed == 0, "a restart has nothing left to catch up"

@@ -192,7 +192,7 @@ class LexicalIndex:
         tf = np.zeros((3, uniq.size), dtype=np.float32)
         for f, (keys, cnt) in enumerate(per_field):
             tf[f, np.searchsorted(uniq, keys)] = cnt
-        self._merge_postings(uniq // span, (uniq % span).astype(np.int32), tf)
+        self._install(self._merged_postings(uniq // span, (uniq % span).astype(np.int32), tf))
 
     def remove(self, slot: int) -> None:
         """Forget the document in `slot`; its postings stay until the next merge but never score."""
@@ -205,19 +205,26 @@ class LexicalIndex:
 
     def merge(self) -> None:
         """Fold the delta segment into the main segment and drop postings of removed documents."""
-        if not self._delta:
-            self._merge_postings(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros((3, 0), np.float32))
-            return
-        terms, slots, tfs = [], [], []
-        for tid, (s, t) in self._delta.items():
-            terms.append(np.full(len(s), tid, dtype=np.int64))
-            slots.append(np.asarray(s, dtype=np.int32))
-            tfs.append(np.asarray(t, dtype=np.float32).T)
+        postings = self._merged_postings(*self._delta_postings())
         self._delta = {}
         self._delta_docs = 0
-        self._merge_postings(np.concatenate(terms), np.concatenate(slots), np.concatenate(tfs, axis=1))
+        self._install(postings)
 
-    def _merge_postings(self, terms: np.ndarray, slots: np.ndarray, tf: np.ndarray) -> None:
+    def _delta_postings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The delta segment's postings as (terms, slots, tf) arrays."""
+        terms, slots, tfs = [np.zeros(0, np.int64)], [np.zeros(0, np.int32)], [np.zeros((3, 0), np.float32)]
+        for tid, (s, t) in list(self._delta.items()):
+            terms.append(np.full(len(s), tid, dtype=np.int64))
+            slots.append(np.asarray(s, dtype=np.int32))
+            tfs.append(np.asarray(t, dtype=np.float32).reshape(-1, 3).T)
+        return np.concatenate(terms), np.concatenate(slots), np.concatenate(tfs, axis=1)
+
+    def _merged_postings(
+        self, terms: np.ndarray, slots: np.ndarray, tf: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(indptr, docs, tf) of the main segment with the given postings added and removed documents
+        dropped. It reads the index and changes nothing, so `save` can write a merged copy while
+        searches go on."""
         n_main_terms = self._indptr.size - 1
         main_terms = np.repeat(np.arange(n_main_terms, dtype=np.int64), np.diff(self._indptr))
         terms = np.concatenate([main_terms, terms])
@@ -226,16 +233,18 @@ class LexicalIndex:
         keep = self.alive[slots]
         terms, slots, tf = terms[keep], slots[keep], tf[:, keep]
         order = np.lexsort((slots, terms))
-        self._docs = slots[order]
-        self._tf = np.ascontiguousarray(tf[:, order])
         counts = np.bincount(terms, minlength=len(self.vocab))
-        self._indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        return indptr, slots[order], np.ascontiguousarray(tf[:, order])
+
+    def _install(self, postings: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+        self._indptr, self._docs, self._tf = postings
         self._main_docs = self._n_alive - self._delta_docs
         self._contrib = {}
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the index to the (new or empty) directory `path`; the delta segment is merged first.
+        """Write the index to the (new or empty) directory `path`, its delta segment merged into the copy.
 
         Only postings and lengths are written: BM25F parameters apply at scoring time, so a saved
         index is read back under whatever parameters the reader uses. The tokenizer's fingerprint
@@ -243,12 +252,12 @@ class LexicalIndex:
         """
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        self.merge()
         n = self._n_slots
+        indptr, docs, tf = self._merged_postings(*self._delta_postings())
         arrays: dict[str, np.ndarray] = {
-            "indptr": self._indptr,
-            "docs": self._docs,
-            "tf": self._tf,
+            "indptr": indptr,
+            "docs": docs,
+            "tf": tf,
             "alive": self.alive[:n],
             "lengths": self.lengths[:, :n],
         }

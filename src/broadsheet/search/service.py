@@ -33,8 +33,9 @@ from broadsheet.settings import Settings
 log = logging.getLogger(__name__)
 EMBED_CHUNK = 256
 MAX_RESULTS = 1000
-# A worker that started from the saved index saves it again once catching up changed more than this
-# share of it, so the next start has little to catch up.
+# A worker saves the index again once what its syncs changed since the last save (at start, the
+# catching up) passes this share of it, so a restart, even after months of new papers, has little
+# to catch up.
 RESAVE_SHARE = 0.01
 READ_STAGE = "papers and vectors"
 
@@ -200,7 +201,10 @@ class SearchService:
         self.index_store = IndexStore(settings.index_dir / "search")
         self._snapshot: str | None = None  # the saved index this one started from (or found unusable)
         self.facts: dict[str, _DocFacts] = {}
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # searches read under it; a sync changes the index under it
+        # One writer at a time, syncing or saving. A save only reads the index, so it holds this and
+        # not `_lock`: searches go on while a snapshot is written.
+        self._writer = threading.RLock()
         self._synced_until: datetime | None = None
         self._arrays_for = -1
         self._arrays: _FilterArrays | None = None
@@ -220,6 +224,10 @@ class SearchService:
         `on_progress(stage, done, total)` follows reading the papers and their vectors (embedding
         the missing ones), then building the vector graph and the keyword index.
         """
+        with self._writer:
+            return self._sync(on_progress)
+
+    def _sync(self, on_progress: StageProgress | None) -> SyncReport:
         report = SyncReport()
         started = datetime.now(UTC)
         with unit_of_work(self.factory) as session:
@@ -363,7 +371,7 @@ class SearchService:
                 return False
         if loaded is None:
             return False
-        with self._lock:
+        with self._writer, self._lock:
             self.searcher, self._snapshot = loaded
         return True
 
@@ -371,9 +379,10 @@ class SearchService:
         """Save the index as the current snapshot; returns its name.
 
         Unless `replace_newer`, nothing is written when another process saved one since this index
-        was loaded or built (the workers of `serve` build alike, so one copy is enough).
+        was loaded or built (the workers of `serve` build alike, so one copy is enough). Searches go on
+        while it writes; syncs wait.
         """
-        with self.index_store.lock(), self._lock:
+        with self.index_store.lock(), self._writer:
             if not replace_newer and self.index_store.current() != self._snapshot:
                 return None
             self._snapshot = self.index_store.save(self.searcher)
@@ -391,18 +400,19 @@ class SearchService:
                 if self._stop.is_set():
                     return
                 if not restored or caught_up.changed > RESAVE_SHARE * max(len(self.searcher), 1):
-                    try:
-                        self.save_index()
-                    except Exception:  # e.g. a full disk: the next start builds again, search is up meanwhile
-                        log.exception("could not save the search index")
+                    self._save_quietly()
                 if self.embedder is not None and not self._stop.is_set():
                     # Load (on a fresh machine: export and quantise) the query model now, not in the first search.
                     self.embedder.encode_query("warm up")
                 _freeze_long_lived_objects()
                 _return_freed_memory()
                 self.ready.set()
+                unsaved = 0
                 while not self._stop.wait(interval_s):
-                    self.sync()
+                    unsaved += self.sync().changed
+                    if unsaved > RESAVE_SHARE * max(len(self.searcher), 1):
+                        unsaved = 0
+                        self._save_quietly()
             except Exception:  # the site keeps serving; search reports itself unavailable
                 log.exception("search index upkeep failed")
 
@@ -411,6 +421,12 @@ class SearchService:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _save_quietly(self) -> None:
+        try:
+            self.save_index()
+        except Exception:  # e.g. a full disk: the next start catches up or builds again; search stays up
+            log.exception("could not save the search index")
 
     # ------------------------------------------------------------------ queries
     def _filter_arrays(self) -> _FilterArrays:
