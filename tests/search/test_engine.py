@@ -44,6 +44,18 @@ def test_keyword_hits_report_the_matched_terms(searcher: HybridSearcher) -> None
     assert [paper_title[s:e] for s, e in spans] == ["Familial", "partial", "epilepsy"]
 
 
+def test_accents_are_folded_for_matching_and_marked_where_they_stand() -> None:
+    tok = Tokenizer()
+    assert tok.tokens("Naïve Bayes for the École") == tok.tokens("naive bayes for the ecole")
+    terms = list(tok.query_terms("naive ecole erdos fine"))
+    text = "A naïve model from the École Normale (Erdős, 1959), fine-tuned; naive Bayes"
+    assert [text[s:e] for s, e in tok.spans(text, terms)] == ["naïve", "École", "Erdős", "fine", "naive"]
+    # "ﬁ" folds to two letters, so this text is matched as typed: words that start with an accented
+    # letter or the ligature are missed, and no other word is marked wrongly.
+    text = "A naïve model from the École Normale (Erdős, 1959), ﬁne-tuned; naive Bayes"
+    assert [text[s:e] for s, e in tok.spans(text, terms)] == ["naïve", "Erdős", "naive"]
+
+
 def test_a_page_of_texts_is_highlighted_like_each_text_alone() -> None:
     tok = Tokenizer()
     terms = ["epilepsi", "partial", "the"]  # a stop word never marks, even as a term

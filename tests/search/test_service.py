@@ -122,6 +122,27 @@ def test_phrases_and_authors(tmp_path: Path, catalogue_database: Path, embedder:
     assert phrased and all(phrase.lower() in (h.arxiv_id and _text(factory, h.arxiv_id)) for h in phrased)
 
 
+def test_authors_and_phrases_match_with_or_without_accents(
+    tmp_path: Path, catalogue_database: Path, embedder: Embedder
+) -> None:
+    service, factory = indexed_service(tmp_path, catalogue_database, embedder)
+    with factory() as session:
+        paper = session.get(Paper, "2503.11849")
+    assert paper is not None and "Laura Leal-Taixé" in paper.authors
+    for name in ("Leal-Taixé", "leal-taixe", "LEAL-TAIXE"):
+        assert paper.arxiv_id in [h.arxiv_id for h in service.search(f"author:{name}", limit=5)], name
+    assert service.search("author:Taixa", limit=5) == []
+    with factory.begin() as session:  # an accented word in a title: found as typed and as most people type it
+        session.execute(
+            update(Paper)
+            .where(Paper.arxiv_id == paper.arxiv_id)
+            .values(title="A naïve Bayes baseline for École tracking", modified_at=datetime.now(UTC))
+        )
+    service.sync()
+    for query in ('"naive bayes baseline"', '"naïve Bayes baseline"', "naive ecole tracking"):
+        assert service.search(query, limit=1)[0].arxiv_id == paper.arxiv_id, query
+
+
 def _text(factory: sessionmaker[Session], arxiv_id: str) -> str:
     with factory() as session:
         paper = session.get(Paper, arxiv_id)

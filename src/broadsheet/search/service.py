@@ -27,6 +27,7 @@ from broadsheet.search.engine import Paper as SearchDoc
 from broadsheet.search.index_store import IndexStore
 from broadsheet.search.query import ParsedQuery, category_key, parse_query
 from broadsheet.search.text import embedding_text, text_hash
+from broadsheet.search.tokenizer import fold
 from broadsheet.search.vectors_import import verify_vectors
 from broadsheet.settings import Settings
 
@@ -105,8 +106,8 @@ class _Concatenated:
 
 
 def phrase_pattern(phrase: str) -> re.Pattern[str] | None:
-    """The words of a lowercased phrase, in order, whole words, any whitespace between them."""
-    words = phrase.lower().split()
+    """The words of a lowercased, accent-free phrase, in order, whole words, any whitespace between them."""
+    words = fold(phrase.lower()).split()
     if not words:
         return None
     first = re.escape(words[0])
@@ -178,8 +179,8 @@ def _facts(row: _IndexedRow) -> _DocFacts:
         categories=tuple(row.categories or ()),
         published=row.published_at.date().toordinal() if row.published_at else 0,
         has_code=bool(row.github_repo),
-        text_lower=f"{row.title} {row.abstract}".lower(),
-        authors_lower="; ".join(row.authors or ()).lower(),
+        text_lower=fold(f"{row.title} {row.abstract}".lower()),
+        authors_lower=fold("; ".join(row.authors or ()).lower()),
     )
 
 
@@ -459,8 +460,8 @@ class SearchService:
             mask &= np.logical_or.reduce([arrays.in_category(key) for key in filters.categories])
         for phrase in parsed.phrases:
             mask &= self._with_phrase(arrays.texts, phrase)
-        for author in parsed.authors:  # part of a name is enough: author:hinton
-            mask &= arrays.authors.containing(re.compile(re.escape(author.lower())))
+        for author in parsed.authors:  # part of a name is enough, with or without accents: author:erdos
+            mask &= arrays.authors.containing(re.compile(re.escape(fold(author.lower()))))
         return mask
 
     def _with_phrase(self, texts: _Concatenated, phrase: str) -> np.ndarray:

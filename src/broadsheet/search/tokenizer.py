@@ -1,9 +1,10 @@
-"""Splits text into lowercase, stop-word-free, Snowball-stemmed terms for BM25 and highlighting."""
+"""Splits text into lowercase, accent-free, stop-word-free, Snowball-stemmed terms for BM25 and highlighting."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 
 import Stemmer
@@ -13,8 +14,15 @@ from bm25s.stopwords import STOPWORDS_EN
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
+def fold(text: str) -> str:
+    """`text` without accents, as most people type it: naïve -> naive, Erdős -> Erdos. ASCII is returned as is."""
+    if text.isascii():
+        return text
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
 class Tokenizer:
-    """Lowercases, drops English stop words and stems with Snowball English; caches stems per word."""
+    """Lowercases, drops English stop words, folds accents and stems with Snowball English; caches stems per word."""
 
     def __init__(self, stopwords: Iterable[str] = STOPWORDS_EN, stem: bool = True) -> None:
         self.stopwords = frozenset(w.lower() for w in stopwords)
@@ -22,14 +30,15 @@ class Tokenizer:
         self._cache: dict[str, str] = {}
         self._patterns: dict[tuple[frozenset[str], bool], re.Pattern[str]] = {}
         # What decides the terms of a text, so an index saved under other rules is never read back.
-        rules = [_WORD.pattern, Stemmer.version() if stem else "unstemmed", *sorted(self.stopwords)]
+        rules = [_WORD.pattern, "accents folded", Stemmer.version() if stem else "unstemmed", *sorted(self.stopwords)]
         self.fingerprint = hashlib.sha256("\n".join(rules).encode()).hexdigest()[:16]
 
     def _stem_all(self, words: list[str]) -> list[str]:
         cache = self._cache
         missing = [w for w in set(words) if w not in cache]
         if missing:
-            stems = self._stemmer.stemWords(missing) if self._stemmer else missing
+            folded = [fold(w) for w in missing]
+            stems = self._stemmer.stemWords(folded) if self._stemmer else folded
             cache.update(zip(missing, stems, strict=True))
             if len(cache) > 2_000_000:  # bound memory on odd inputs; the hot vocabulary refills fast
                 cache.clear()
@@ -70,8 +79,9 @@ class Tokenizer:
         found: list[list[tuple[int, int, str]]] = []
         for text in texts:
             # Matching a lowercased copy is a quarter faster than matching ignoring case, and its
-            # offsets are the text's when lowercasing kept the length (it can grow: "İ" -> "i̇").
-            lowered = text.lower()
+            # offsets are the text's when lowercasing (and folding accents: école -> ecole) kept the
+            # length (it can change: "İ" -> "i̇", "ﬁ" -> "fi").
+            lowered = fold(text.lower())
             if len(lowered) == len(text):
                 found.append([(m.start(), m.end(), m.group()) for m in in_lowered(lowered)])
             else:
