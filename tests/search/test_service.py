@@ -328,6 +328,26 @@ def test_category_requests_get_results_or_a_clear_message(search_client: TestCli
     assert "No paper here is listed under astro-ph.CO." in nowhere.text and 'class="card"' not in nowhere.text
 
 
+def test_newest_first_orders_the_best_matches_by_date(search_client: TestClient) -> None:
+    def items(**params: Any) -> list[dict[str, Any]]:
+        response = search_client.get("/api/papers/search", params={"q": "video generation", "limit": 100, **params})
+        assert response.status_code == 200
+        return response.json()  # type: ignore[no-any-return]
+
+    best, newest = items(), items(sort="newest")
+    assert {i["paper"]["id"] for i in newest} == {i["paper"]["id"] for i in best}  # the same 100 best matches
+    dates = [i["paper"]["publishedAt"] for i in newest]
+    assert dates == sorted(dates, reverse=True)
+    assert [i["paper"]["id"] for i in newest] != [i["paper"]["id"] for i in best]
+    pages = [p["paper"]["id"] for n in range(5) for p in items(sort="newest", limit=20, p=n)]
+    assert pages == [i["paper"]["id"] for i in newest]
+    assert items(sort="newest", limit=20, p=5) == []
+    page = search_client.get("/search", params={"q": "video generation", "sort": "newest"})
+    assert '<option value="newest" selected>' in page.text and "sort=newest" in page.text  # the pager keeps it
+    bad = search_client.get("/api/papers/search", params={"q": "video", "sort": "oldest"})
+    assert bad.status_code == 400 and "sort must be relevance or newest" in bad.json()["error"]
+
+
 def test_date_filter_errors_name_the_field(search_client: TestClient) -> None:
     response = search_client.get("/api/papers/search", params={"q": "video", "from": "last week"})
     assert response.status_code == 400 and "from" in response.json()["error"]

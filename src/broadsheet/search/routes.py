@@ -16,7 +16,7 @@ from broadsheet.errors import BroadsheetError, InvalidInput
 from broadsheet.models import Paper
 from broadsheet.papers import repository, schemas
 from broadsheet.search.query import parse_query
-from broadsheet.search.service import SearchFilters, SearchHit, SearchNotReady, SearchService
+from broadsheet.search.service import SearchFilters, SearchHit, SearchNotReady, SearchService, SearchSort
 from broadsheet.web.app import shorten
 from broadsheet.web.deps import render
 
@@ -101,6 +101,7 @@ DateFrom = Annotated[str | None, Query(alias="from", description="Published on o
 DateUntil = Annotated[str | None, Query(alias="until", description="Published on or before, YYYY-MM-DD.")]
 HasCode = Annotated[bool | None, Query(description="Only papers with (true) or without (false) a code link.")]
 Mode = Annotated[str | None, Query(description="hybrid (default), bm25 or dense.")]
+Sort = Annotated[str | None, Query(description="relevance (default), or newest: the 100 best matches, newest first.")]
 
 
 def _search(
@@ -114,23 +115,34 @@ def _search(
     p: int,
     limit: int,
     mode: str | None,
+    sort: str | None = None,
     api: bool = False,
 ) -> dict[str, Any]:
     """A page of results: cards with highlights for the page, or (`api`) full JSON items without."""
     service = search_service(request)
     if mode not in (None, "hybrid", "bm25", "dense"):
         raise InvalidInput(f"mode must be hybrid, bm25 or dense, got {mode!r}")
+    if sort not in (None, "", "relevance", "newest"):
+        raise InvalidInput(f"sort must be relevance or newest, got {sort!r}")
     parsed = parse_query(q)
     filters = SearchFilters(
         [c for c in category or [] if c], _date(date_from, "from"), _date(date_until, "until"), has_code
     )
     if filters.published_from and filters.published_until and filters.published_from > filters.published_until:
         raise InvalidInput(f"from: {filters.published_from} is after until ({filters.published_until}); swap them")
-    context: dict[str, Any] = {"query": q, "parsed": parsed, "filters": filters, "page": p, "limit": limit}
+    order: SearchSort = "newest" if sort == "newest" else "relevance"
+    context: dict[str, Any] = {
+        "query": q,
+        "parsed": parsed,
+        "filters": filters,
+        "page": p,
+        "limit": limit,
+        "sort": order,
+    }
     if parsed.paper_id:
         context["paper_id"] = parsed.paper_id
         return context
-    hits = service.run(parsed, filters, limit=limit + 1, offset=p * limit, mode=mode)  # type: ignore[arg-type]
+    hits = service.run(parsed, filters, limit=limit + 1, offset=p * limit, mode=mode, sort=order)  # type: ignore[arg-type]
     context["has_more"] = len(hits) > limit
     if not hits and (filters.categories or parsed.categories):
         context["unlisted"] = service.unlisted_categories([*filters.categories, *parsed.categories])
@@ -148,13 +160,14 @@ async def search_page(
     has_code: HasCode = None,
     p: Annotated[int, Query(ge=0, le=100)] = 0,
     mode: Mode = None,
+    sort: Sort = None,
 ) -> Response:
     if not q.strip():
         return render(request, "search.html", {"query": "", "items": [], "empty": True})
 
     def page(session: Session) -> Response:
         try:
-            context = _search(request, session, q, category, date_from, date_until, has_code, p, 20, mode)
+            context = _search(request, session, q, category, date_from, date_until, has_code, p, 20, mode, sort)
         except (InvalidInput, SearchNotReady) as error:
             return render(request, "search.html", {"query": q[:500], "items": [], "error": error.message}, error.status)
         if "paper_id" in context:
@@ -184,9 +197,12 @@ async def api_search(
     p: Annotated[int, Query(ge=0, le=100)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     mode: Mode = None,
+    sort: Sort = None,
 ) -> Response:
     def items(session: Session) -> list[dict[str, Any]]:
-        context = _search(request, session, q, category, date_from, date_until, has_code, p, limit, mode, api=True)
+        context = _search(
+            request, session, q, category, date_from, date_until, has_code, p, limit, mode, sort, api=True
+        )
         if "paper_id" in context:
             paper = repository.get_paper(session, context["paper_id"])
             if paper is None:

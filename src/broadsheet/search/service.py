@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from filelock import FileLock
@@ -34,11 +35,16 @@ from broadsheet.settings import Settings
 log = logging.getLogger(__name__)
 EMBED_CHUNK = 256
 MAX_RESULTS = 1000
+# "Newest first" orders this many of the best matches by date: deeper, relevance fades into noise.
+NEWEST_POOL = 100
 # A worker saves the index again once what its syncs changed since the last save (at start, the
 # catching up) passes this share of it, so a restart, even after months of new papers, has little
 # to catch up.
 RESAVE_SHARE = 0.01
 READ_STAGE = "papers and vectors"
+
+
+SearchSort = Literal["relevance", "newest"]
 
 
 class SearchNotReady(BroadsheetError):
@@ -496,8 +502,16 @@ class SearchService:
         return self.run(parse_query(query), filters, limit=limit, offset=offset, mode=mode)
 
     def run(
-        self, parsed: ParsedQuery, filters: SearchFilters, *, limit: int, offset: int = 0, mode: Mode | None = None
+        self,
+        parsed: ParsedQuery,
+        filters: SearchFilters,
+        *,
+        limit: int,
+        offset: int = 0,
+        mode: Mode | None = None,
+        sort: SearchSort = "relevance",
     ) -> list[SearchHit]:
+        """A page of hits, best first, or with `sort="newest"` the `NEWEST_POOL` best ones newest first."""
         if not self.ready.is_set():
             stage, done, total = self.progress
             raise SearchNotReady(
@@ -509,7 +523,7 @@ class SearchService:
         chosen = mode or self.mode
         if chosen != "bm25" and self.embedder is None:
             raise InvalidInput("mode: semantic search is turned off on this site; use mode=bm25")
-        wanted = min(offset + limit, MAX_RESULTS)
+        wanted = NEWEST_POOL if sort == "newest" else min(offset + limit, MAX_RESULTS)
         text = parsed.text or " ".join(parsed.authors)
         # Embedded before taking the lock, so one request's model run never holds up another's lookup.
         vector = self.embedder.encode_query(text) if chosen != "bm25" and self.embedder is not None else None
@@ -518,7 +532,10 @@ class SearchService:
             if allowed is not None and not allowed.any():
                 return []
             hits = self.searcher.search(text, k=wanted, mode=chosen, allowed=allowed, query_vector=vector)
-        return [SearchHit(h.doc_id, h.score, h.matched_terms) for h in hits[offset:wanted]]
+            if sort == "newest":  # a stable sort: papers of one day keep their relevance order
+                facts = self.facts
+                hits.sort(key=lambda h: facts[h.doc_id].published if h.doc_id in facts else 0, reverse=True)
+        return [SearchHit(h.doc_id, h.score, h.matched_terms) for h in hits[offset : offset + limit]]
 
     def similar(self, arxiv_id: str, k: int = 5) -> list[SearchHit]:
         """The papers closest in meaning to one paper (empty while the index builds or without vectors)."""
