@@ -25,7 +25,7 @@ from broadsheet.models import Paper, PaperEmbedding
 from broadsheet.papers.ingest import import_items
 from broadsheet.search.embedder import Embedder
 from broadsheet.search.errors import ModelMismatchError
-from broadsheet.search.service import phrase_pattern
+from broadsheet.search.service import SearchFilters, phrase_pattern
 from broadsheet.sources.records import PaperRecord
 from broadsheet.web.app import create_app
 from tests.fixtures.app import make_settings
@@ -260,6 +260,25 @@ def test_similar_papers_share_the_topic(tmp_path: Path, catalogue_database: Path
     assert all(0 < h.score <= 1 for h in similar)
 
 
+def test_more_like_this_pages_through_the_closest_papers_within_the_filters(
+    tmp_path: Path, catalogue_database: Path, embedder: Embedder
+) -> None:
+    service, factory = indexed_service(tmp_path, catalogue_database, embedder)
+    with factory() as session:
+        paper = session.get(Paper, "2503.11849")
+        listed = {p.arxiv_id: p.categories for p in session.scalars(select(Paper))}
+    assert paper is not None
+    none = SearchFilters()
+    closest = [h.arxiv_id for h in service.like(paper.arxiv_id, none, limit=60)]
+    assert len(closest) == 60 and paper.arxiv_id not in closest
+    assert closest[:5] == [h.arxiv_id for h in service.similar(paper.arxiv_id, 5)]
+    pages = [h.arxiv_id for n in range(3) for h in service.like(paper.arxiv_id, none, limit=20, offset=20 * n)]
+    assert pages == closest
+    in_cl = [h.arxiv_id for h in service.like(paper.arxiv_id, SearchFilters(["cs.cl"]), limit=20)]
+    assert in_cl and all("cs.CL" in listed[i] for i in in_cl)
+    assert service.like("2101.99999", none, limit=20) == []  # no vector (not in the index)
+
+
 @pytest.fixture
 def search_client(tmp_path: Path, catalogue_database: Path, embedder: Embedder) -> TestClient:
     service, _ = indexed_service(tmp_path, catalogue_database, embedder)
@@ -326,6 +345,26 @@ def test_category_requests_get_results_or_a_clear_message(search_client: TestCli
     assert unlisted.status_code == 200 and 'class="card"' in unlisted.text  # cs.CV has papers
     nowhere = search_client.get("/search", params={"q": "video cat:astro-ph.CO"})
     assert "No paper here is listed under astro-ph.CO." in nowhere.text and 'class="card"' not in nowhere.text
+
+
+def test_the_more_like_this_page_and_its_json_twin(search_client: TestClient) -> None:
+    page = search_client.get("/papers/2503.11849")
+    assert 'href="/search?like=2503.11849">More like this' in page.text
+    like = search_client.get("/search", params={"like": "2503.11849"})
+    assert like.status_code == 200 and "Papers closest in meaning to" in like.text
+    assert like.text.count('class="card"') == 20 and 'id="paper-2503.11849"' not in like.text
+    assert "like=2503.11849" in like.text and "&amp;p=1" in like.text  # the pager keeps it
+    items = search_client.get("/api/papers/search", params={"like": "arXiv:2503.11849v2", "limit": 5}).json()
+    assert [i["paper"]["id"] for i in items] == [
+        i["paper"]["id"] for i in search_client.get("/api/papers/search", params={"like": "2503.11849"}).json()[:5]
+    ]
+    for params, status, message in [
+        ({"like": "not-an-id"}, 400, "like: expected an arXiv id"),
+        ({"like": "2101.99999"}, 404, "no paper with arXiv id 2101.99999 here"),
+        ({"like": "2503.11849", "q": "video"}, 400, "not both"),
+    ]:
+        response = search_client.get("/api/papers/search", params=params)
+        assert response.status_code == status and message in response.json()["error"], params
 
 
 def test_newest_first_orders_the_best_matches_by_date(search_client: TestClient) -> None:

@@ -45,7 +45,8 @@ def category_key(value: str, field_name: str = "category") -> str:
     return value.lower()
 
 
-def _paper_id(raw: str) -> str | None:
+def paper_id_of(raw: str) -> str | None:
+    """The arXiv id that `raw` names (an id, arXiv:id, or an arXiv or Hugging Face paper URL), or None."""
     candidate = raw
     match = _PAPER_URL.match(raw)
     if match:
@@ -66,7 +67,7 @@ def parse_query(raw: str) -> ParsedQuery:
         raise InvalidInput("q: type some words to search for")
     if len(query) > MAX_QUERY_CHARS:
         raise InvalidInput(f"q: a query can have at most {MAX_QUERY_CHARS} characters, this one has {len(query)}")
-    paper_id = _paper_id(query)
+    paper_id = paper_id_of(query)
     if paper_id:
         return ParsedQuery(paper_id=paper_id)
     authors = [m.group("quoted") or m.group("word") or "" for m in _AUTHOR.finditer(query)]

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from broadsheet.errors import BroadsheetError, InvalidInput
 from broadsheet.models import Paper
 from broadsheet.papers import repository, schemas
-from broadsheet.search.query import parse_query
+from broadsheet.search.query import paper_id_of, parse_query
 from broadsheet.search.service import SearchFilters, SearchHit, SearchNotReady, SearchService, SearchSort
 from broadsheet.web.app import shorten
 from broadsheet.web.deps import render
@@ -102,6 +102,16 @@ DateUntil = Annotated[str | None, Query(alias="until", description="Published on
 HasCode = Annotated[bool | None, Query(description="Only papers with (true) or without (false) a code link.")]
 Mode = Annotated[str | None, Query(description="hybrid (default), bm25 or dense.")]
 Sort = Annotated[str | None, Query(description="relevance (default), or newest: the 100 best matches, newest first.")]
+Like = Annotated[
+    str | None, Query(description="An arXiv id instead of q: the papers closest to it in meaning (more like this).")
+]
+
+
+def _like_id(value: str) -> str:
+    arxiv_id = paper_id_of(value.strip())
+    if arxiv_id is None:
+        raise InvalidInput(f"like: expected an arXiv id or paper URL, such as 2503.11731, got {value[:40]!r}")
+    return arxiv_id
 
 
 def _search(
@@ -116,20 +126,28 @@ def _search(
     limit: int,
     mode: str | None,
     sort: str | None = None,
+    like: str | None = None,
     api: bool = False,
 ) -> dict[str, Any]:
-    """A page of results: cards with highlights for the page, or (`api`) full JSON items without."""
+    """A page of results: cards with highlights for the page, or (`api`) full JSON items without.
+
+    With `like` (an arXiv id, and no `q`), the papers closest in meaning to that one, within the filters.
+    """
     service = search_service(request)
     if mode not in (None, "hybrid", "bm25", "dense"):
         raise InvalidInput(f"mode must be hybrid, bm25 or dense, got {mode!r}")
     if sort not in (None, "", "relevance", "newest"):
         raise InvalidInput(f"sort must be relevance or newest, got {sort!r}")
-    parsed = parse_query(q)
     filters = SearchFilters(
         [c for c in category or [] if c], _date(date_from, "from"), _date(date_until, "until"), has_code
     )
     if filters.published_from and filters.published_until and filters.published_from > filters.published_until:
         raise InvalidInput(f"from: {filters.published_from} is after until ({filters.published_until}); swap them")
+    if like:
+        if q.strip():
+            raise InvalidInput("give q (words to search for) or like (a paper), not both")
+        return _like(session, service, _like_id(like), filters, p, limit, api)
+    parsed = parse_query(q)
     order: SearchSort = "newest" if sort == "newest" else "relevance"
     context: dict[str, Any] = {
         "query": q,
@@ -150,6 +168,26 @@ def _search(
     return context
 
 
+def _like(
+    session: Session, service: SearchService, arxiv_id: str, filters: SearchFilters, p: int, limit: int, api: bool
+) -> dict[str, Any]:
+    paper = repository.get_paper(session, arxiv_id)
+    if paper is None:
+        raise BroadsheetError(f"no paper with arXiv id {arxiv_id} here", 404)
+    hits = service.like(arxiv_id, filters, limit=limit + 1, offset=p * limit)
+    context: dict[str, Any] = {
+        "query": "",
+        "like": {"id": arxiv_id, "title": paper.title},
+        "filters": filters,
+        "page": p,
+        "limit": limit,
+        "sort": "relevance",
+        "has_more": len(hits) > limit,
+    }
+    context.update(results_context(session, service, hits[:limit], highlight=False, full_json=api))
+    return context
+
+
 @router.get("/search", response_class=HTMLResponse, include_in_schema=False)
 async def search_page(
     request: Request,
@@ -161,13 +199,14 @@ async def search_page(
     p: Annotated[int, Query(ge=0, le=100)] = 0,
     mode: Mode = None,
     sort: Sort = None,
+    like: Like = None,
 ) -> Response:
-    if not q.strip():
+    if not q.strip() and not like:
         return render(request, "search.html", {"query": "", "items": [], "empty": True})
 
     def page(session: Session) -> Response:
         try:
-            context = _search(request, session, q, category, date_from, date_until, has_code, p, 20, mode, sort)
+            context = _search(request, session, q, category, date_from, date_until, has_code, p, 20, mode, sort, like)
         except (InvalidInput, SearchNotReady) as error:
             return render(request, "search.html", {"query": q[:500], "items": [], "error": error.message}, error.status)
         if "paper_id" in context:
@@ -189,7 +228,7 @@ async def search_page(
 )
 async def api_search(
     request: Request,
-    q: Q,
+    q: Q = "",
     category: Category = None,
     date_from: DateFrom = None,
     date_until: DateUntil = None,
@@ -198,10 +237,11 @@ async def api_search(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     mode: Mode = None,
     sort: Sort = None,
+    like: Like = None,
 ) -> Response:
     def items(session: Session) -> list[dict[str, Any]]:
         context = _search(
-            request, session, q, category, date_from, date_until, has_code, p, limit, mode, sort, api=True
+            request, session, q, category, date_from, date_until, has_code, p, limit, mode, sort, like, api=True
         )
         if "paper_id" in context:
             paper = repository.get_paper(session, context["paper_id"])

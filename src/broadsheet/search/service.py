@@ -537,6 +537,27 @@ class SearchService:
                 hits.sort(key=lambda h: facts[h.doc_id].published if h.doc_id in facts else 0, reverse=True)
         return [SearchHit(h.doc_id, h.score, h.matched_terms) for h in hits[offset : offset + limit]]
 
+    def like(self, arxiv_id: str, filters: SearchFilters, *, limit: int, offset: int = 0) -> list[SearchHit]:
+        """A page of the papers closest in meaning to one paper, itself left out, within the filters
+        ("more like this"); empty when the paper has no vector yet."""
+        if not self.ready.is_set():
+            raise SearchNotReady("the search index is being built; try again shortly")
+        if self.searcher.vectors is None:
+            raise InvalidInput("like: papers like another are found by meaning, which is turned off on this site")
+        filters = replace(filters, categories=list(dict.fromkeys(map(category_key, filters.categories))))
+        wanted = min(offset + limit, MAX_RESULTS)
+        with self._lock:
+            vector = self.searcher.vectors.vector_of(arxiv_id)
+            if vector is None:
+                return []
+            allowed = self._allowed(filters, ParsedQuery())
+            if allowed is not None and not allowed.any():
+                return []
+            rows, scores = self.searcher.vectors.search(np.asarray(vector, dtype=np.float32), wanted + 1, allowed)
+            ids = self.searcher.vectors.ids
+            hits = [SearchHit(ids[r], float(s)) for r, s in zip(rows.tolist(), scores.tolist(), strict=True)]
+        return [hit for hit in hits if hit.arxiv_id != arxiv_id][offset:wanted]
+
     def similar(self, arxiv_id: str, k: int = 5) -> list[SearchHit]:
         """The papers closest in meaning to one paper (empty while the index builds or without vectors)."""
         if not self.ready.is_set() or self.searcher.vectors is None:
