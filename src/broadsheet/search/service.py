@@ -517,9 +517,7 @@ class SearchService:
             raise SearchNotReady(
                 f"the search index is being built ({stage}: {done:,} of {total:,} papers); try again shortly"
             )
-        # The form's categories and the query's `cat:` terms, any of them; a malformed one is refused here.
-        keys = [category_key(category) for category in [*filters.categories, *parsed.categories]]
-        filters = replace(filters, categories=list(dict.fromkeys(keys)))
+        filters = _keyed(filters, parsed.categories)
         chosen = mode or self.mode
         if chosen != "bm25" and self.embedder is None:
             raise InvalidInput("mode: semantic search is turned off on this site; use mode=bm25")
@@ -544,36 +542,42 @@ class SearchService:
             raise SearchNotReady("the search index is being built; try again shortly")
         if self.searcher.vectors is None:
             raise InvalidInput("like: papers like another are found by meaning, which is turned off on this site")
-        filters = replace(filters, categories=list(dict.fromkeys(map(category_key, filters.categories))))
+        filters = _keyed(filters)
         wanted = min(offset + limit, MAX_RESULTS)
         with self._lock:
-            vector = self.searcher.vectors.vector_of(arxiv_id)
-            if vector is None:
-                return []
             allowed = self._allowed(filters, ParsedQuery())
             if allowed is not None and not allowed.any():
                 return []
-            rows, scores = self.searcher.vectors.search(np.asarray(vector, dtype=np.float32), wanted + 1, allowed)
-            ids = self.searcher.vectors.ids
-            hits = [SearchHit(ids[r], float(s)) for r, s in zip(rows.tolist(), scores.tolist(), strict=True)]
-        return [hit for hit in hits if hit.arxiv_id != arxiv_id][offset:wanted]
+            return self._closest(arxiv_id, wanted, allowed)[offset:]
 
     def similar(self, arxiv_id: str, k: int = 5) -> list[SearchHit]:
         """The papers closest in meaning to one paper (empty while the index builds or without vectors)."""
         if not self.ready.is_set() or self.searcher.vectors is None:
             return []
         with self._lock:
-            vector = self.searcher.vectors.vector_of(arxiv_id)
-            if vector is None:
-                return []
-            rows, scores = self.searcher.vectors.search(np.asarray(vector, dtype=np.float32), k + 1, None)
-            ids = self.searcher.vectors.ids
-            hits = [SearchHit(ids[r], float(s)) for r, s in zip(rows.tolist(), scores.tolist(), strict=True)]
+            return self._closest(arxiv_id, k, None)
+
+    def _closest(self, arxiv_id: str, k: int, allowed: np.ndarray | None) -> list[SearchHit]:
+        """The `k` papers closest to `arxiv_id`'s vector among `allowed`, itself left out. Call under `_lock`."""
+        assert self.searcher.vectors is not None
+        vector = self.searcher.vectors.vector_of(arxiv_id)
+        if vector is None:
+            return []
+        rows, scores = self.searcher.vectors.search(np.asarray(vector, dtype=np.float32), k + 1, allowed)
+        ids = self.searcher.vectors.ids
+        hits = [SearchHit(ids[r], float(s)) for r, s in zip(rows.tolist(), scores.tolist(), strict=True)]
         return [hit for hit in hits if hit.arxiv_id != arxiv_id][:k]
 
     def highlight_spans(self, texts: Sequence[str], terms: Iterable[str]) -> list[list[tuple[int, int]]]:
         """For each text, the spans of its words whose stem is one of `terms` (to mark on a page)."""
         return self.searcher.tokenizer.spans_of_each(texts, terms)
+
+
+def _keyed(filters: SearchFilters, more: Sequence[str] = ()) -> SearchFilters:
+    """`filters` with their categories, and `more` (a query's `cat:` terms), as matching keys, any of them;
+    a malformed one is refused here."""
+    keys = [category_key(category) for category in [*filters.categories, *more]]
+    return replace(filters, categories=list(dict.fromkeys(keys)))
 
 
 def _freeze_long_lived_objects() -> None:
