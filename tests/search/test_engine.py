@@ -13,6 +13,7 @@ from broadsheet.search.embedder import Embedder
 from broadsheet.search.engine import HybridSearcher, Paper
 from broadsheet.search.errors import IndexFormatError, ModelMismatchError
 from broadsheet.search.lexical import LexicalIndex
+from broadsheet.search.routes import marked
 from broadsheet.search.select import top_k
 from broadsheet.search.tokenizer import Tokenizer
 from tests.search.conftest import EPILEPSY_PAPER, CountingEmbedder, SciFactSubset
@@ -50,10 +51,24 @@ def test_accents_are_folded_for_matching_and_marked_where_they_stand() -> None:
     terms = list(tok.query_terms("naive ecole erdos fine"))
     text = "A naïve model from the École Normale (Erdős, 1959), fine-tuned; naive Bayes"
     assert [text[s:e] for s, e in tok.spans(text, terms)] == ["naïve", "École", "Erdős", "fine", "naive"]
-    # "ﬁ" folds to two letters, so this text is matched as typed: words that start with an accented
-    # letter or the ligature are missed, and no other word is marked wrongly.
+    # "ﬁ" folds to two letters: the ligature is left as it stands, so its word is not marked, while
+    # the accented words around it still are, and no other word is marked wrongly.
     text = "A naïve model from the École Normale (Erdős, 1959), ﬁne-tuned; naive Bayes"
-    assert [text[s:e] for s, e in tok.spans(text, terms)] == ["naïve", "Erdős", "naive"]
+    assert [text[s:e] for s, e in tok.spans(text, terms)] == ["naïve", "École", "Erdős", "naive"]
+    # A text shortened for a card ends in "…", which folds to three dots: its words are marked as well.
+    text = "Erdős and the naïve École…"
+    assert [text[s:e] for s, e in tok.spans(text, terms)] == ["Erdős", "naïve", "École"]
+
+
+def test_marked_text_is_escaped_around_and_inside_the_marks() -> None:
+    tok = Tokenizer()
+    terms = list(tok.query_terms("graph networks"))
+    plain = "Graph neural networks for molecules"
+    assert marked(plain, tok.spans(plain, terms)) == "<mark>Graph</mark> neural <mark>networks</mark> for molecules"
+    html = 'Graph <b>networks</b> & "friends"'
+    assert marked(html, tok.spans(html, terms)) == (
+        "<mark>Graph</mark> &lt;b&gt;<mark>networks</mark>&lt;/b&gt; &amp; &#34;friends&#34;"
+    )
 
 
 def test_a_page_of_texts_is_highlighted_like_each_text_alone() -> None:
