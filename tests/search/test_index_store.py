@@ -140,7 +140,7 @@ def test_search_comes_up_even_when_the_index_cannot_be_saved(
 ) -> None:
     settings, factory = _store(tmp_path, catalogue_database, embedder)
 
-    def disk_full(store: IndexStore, searcher: object) -> str:
+    def disk_full(store: IndexStore, searcher: object, synced_until: object = None) -> str:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(IndexStore, "save", disk_full)
@@ -227,3 +227,56 @@ def test_a_running_site_saves_the_index_again_once_enough_has_changed(
     restarted = SearchService(settings, factory, embedder)
     assert restarted.restore() and len(restarted.searcher) == CATALOGUE_SAMPLE + 10
     assert restarted.sync().changed == 0, "a restart has nothing left to catch up"
+
+
+def _wait_for_snapshot_other_than(store: IndexStore, name: str | None, within_s: float = 120) -> str | None:
+    deadline = time.monotonic() + within_s
+    while store.current() == name and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return store.current()
+
+
+def test_after_index_rebuild_a_running_site_still_saves_again(
+    tmp_path: Path, catalogue_database: Path, embedder: Embedder
+) -> None:
+    settings, factory = _store(tmp_path, catalogue_database, embedder)
+    service = SearchService(settings, factory, embedder)
+    service.start(interval_s=0.2)
+    try:
+        assert service.ready.wait(120)
+        rebuild = SearchService(settings, factory, embedder)  # what `broadsheet index rebuild` does
+        rebuild.sync()
+        rebuilt = rebuild.save_index(replace_newer=True)
+        assert rebuilt is not None and service.index_store.synced_until() is not None
+        import_items(factory, islice(read_daily_jsonl(ARXIV_CORPUS), CATALOGUE_SAMPLE, CATALOGUE_SAMPLE + 10))
+        assert _wait_for_snapshot_other_than(service.index_store, rebuilt) != rebuilt, "not saved after the rebuild"
+    finally:
+        service.stop()
+    restarted = SearchService(settings, factory, embedder)
+    assert restarted.restore() and len(restarted.searcher) == CATALOGUE_SAMPLE + 10
+    assert restarted.sync().changed == 0
+
+
+def test_workers_indexing_the_same_changes_save_one_copy(
+    tmp_path: Path, catalogue_database: Path, embedder: Embedder, database_url: str | None
+) -> None:
+    settings, factory = _store(tmp_path, catalogue_database, embedder, database_url)
+    first = SearchService(settings, factory, embedder)
+    first.start(interval_s=3600)
+    assert first.ready.wait(120)
+    first.stop()
+    workers = [SearchService(settings, factory, embedder) for _ in range(2)]
+    for worker in workers:
+        assert worker.restore()
+        worker.sync()
+    assert [worker.save_if_behind() for worker in workers] == [None, None], "nothing changed since the save"
+    import_items(factory, islice(read_daily_jsonl(ARXIV_CORPUS), CATALOGUE_SAMPLE, CATALOGUE_SAMPLE + 10))
+    for worker in workers:
+        assert worker.sync().changed == 10
+    saved = [worker.save_if_behind() for worker in reversed(workers)]
+    assert saved[0] is not None and saved[1] is None, "the second worker's changes are in the first's copy"
+    # Changes the saved copy misses are counted whichever process saved it.
+    import_items(factory, islice(read_daily_jsonl(ARXIV_CORPUS), CATALOGUE_SAMPLE + 10, CATALOGUE_SAMPLE + 14))
+    assert workers[0].sync().changed == 4 and workers[0].save_if_behind() is None  # 4 of 414: under 1%
+    import_items(factory, islice(read_daily_jsonl(ARXIV_CORPUS), CATALOGUE_SAMPLE + 14, CATALOGUE_SAMPLE + 20))
+    assert workers[0].sync().changed == 6 and workers[0].save_if_behind() is not None

@@ -3,7 +3,8 @@
 A save writes a new `snap-…` directory (keyword index, vectors with their HNSW graph, slot table),
 flushes it to disk, and only then names it in `CURRENT`, which is replaced atomically, so a reader
 (or a restart after a crash) finds either the old index or the new one, never half of one; the
-other snapshots are removed after. One lock file
+other snapshots are removed after. Each snapshot notes how far it had caught up with the store
+(`synced-until`), so a running worker can tell how much the saved copy misses. One lock file
 serialises saving and loading across the workers of `serve` and the CLI, so a snapshot is never
 removed while a worker is reading it.
 """
@@ -21,6 +22,7 @@ from broadsheet.search.embedder import Embedder
 from broadsheet.search.engine import HybridSearcher
 
 CURRENT = "CURRENT"
+SYNCED_UNTIL = "synced-until"
 
 
 class IndexStore:
@@ -51,11 +53,27 @@ class IndexStore:
             return None
         return HybridSearcher.load(self.root / name, embedder), name
 
-    def save(self, searcher: HybridSearcher) -> str:
-        """Write `searcher` as a new snapshot, make it current and remove the others. Call with `lock()` held."""
+    def synced_until(self) -> datetime | None:
+        """How far the current snapshot had caught up with the store: it holds every paper changed
+        before this time. None when there is no snapshot, or it was saved without one."""
+        name = self.current()
+        if name is None:
+            return None
+        try:
+            return datetime.fromisoformat((self.root / name / SYNCED_UNTIL).read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def save(self, searcher: HybridSearcher, synced_until: datetime | None = None) -> str:
+        """Write `searcher` as a new snapshot, make it current and remove the others. Call with `lock()` held.
+
+        `synced_until`: the searcher holds every paper changed before then (see `synced_until()`).
+        """
         name = f"snap-{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{os.getpid()}"
         try:
             searcher.save(self.root / name)
+            if synced_until is not None:
+                (self.root / name / SYNCED_UNTIL).write_text(synced_until.isoformat() + "\n")
             _sync_tree(self.root / name)  # on disk before it is named: a crash never leaves a half-written current
         except BaseException:
             shutil.rmtree(self.root / name, ignore_errors=True)

@@ -8,7 +8,7 @@ import gc
 import logging
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -37,8 +37,8 @@ EMBED_CHUNK = 256
 MAX_RESULTS = 1000
 # "Newest first" orders this many of the best matches by date: deeper, relevance fades into noise.
 NEWEST_POOL = 100
-# A worker saves the index again once what its syncs changed since the last save (at start, the
-# catching up) passes this share of it, so a restart, even after months of new papers, has little
+# A worker saves the index again once the changes it indexed that the saved copy misses (at start,
+# the catching up) pass this share of it, so a restart, even after months of new papers, has little
 # to catch up.
 RESAVE_SHARE = 0.01
 READ_STAGE = "papers and vectors"
@@ -176,8 +176,9 @@ _INDEXED = (
     Paper.categories,
     Paper.published_at,
     Paper.github_repo,
+    Paper.modified_at,
 )
-_IndexedRow = Row[str, str, str, list[str], list[str], datetime | None, str | None]
+_IndexedRow = Row[str, str, str, list[str], list[str], datetime | None, str | None, datetime]
 
 
 def _facts(row: _IndexedRow) -> _DocFacts:
@@ -213,6 +214,9 @@ class SearchService:
         # not `_lock`: searches go on while a snapshot is written.
         self._writer = threading.RLock()
         self._synced_until: datetime | None = None
+        # When each change this process indexed was made in the store (a removal: when it was seen),
+        # until a saved copy holds it: what decides when to save again.
+        self._unsaved: list[datetime] = []
         self._arrays_for = -1
         self._arrays: _FilterArrays | None = None
         self.ready = threading.Event()
@@ -267,6 +271,10 @@ class SearchService:
                 gone = set(self.searcher.slot_of).difference(paper.arxiv_id for paper in papers)
                 self.searcher.remove(gone)
                 report.changed += len(gone)
+                self._unsaved += [started] * len(gone)
+        if docs:
+            changed = {doc.doc_id for doc in docs}
+            self._unsaved += [paper.modified_at for paper in papers if paper.arxiv_id in changed]
             for paper in papers:
                 self.facts[paper.arxiv_id] = _facts(paper)
         report.indexed += len(papers)
@@ -392,8 +400,36 @@ class SearchService:
         with self.index_store.lock(), self._writer:
             if not replace_newer and self.index_store.current() != self._snapshot:
                 return None
-            self._snapshot = self.index_store.save(self.searcher)
-            return self._snapshot
+            return self._save()
+
+    def save_if_behind(self) -> str | None:
+        """Save the index once the saved copy misses more than `RESAVE_SHARE` of it; returns the new
+        snapshot's name, or None when it was not behind.
+
+        Whoever saved that copy (this process, another worker of `serve`, or `index rebuild`), it
+        holds every change made before its `synced_until`; the changes this process indexed since
+        then are what it misses. So of workers that index the same changes, the first to save makes
+        the others' changes saved too, and one copy is written.
+        """
+        if not self._behind_saved_copy():  # most calls: nothing to lock
+            return None
+        with self.index_store.lock(), self._writer:
+            if not self._behind_saved_copy():  # another process saved it meanwhile
+                return None
+            return self._save()
+
+    def _behind_saved_copy(self) -> bool:
+        saved_until = self.index_store.synced_until()
+        if saved_until is not None:
+            self._unsaved = [changed for changed in self._unsaved if changed >= saved_until]
+        return len(self._unsaved) > RESAVE_SHARE * max(len(self.searcher), 1)
+
+    def _save(self) -> str:
+        """Write the index as the current snapshot. Call with the store's lock and `_writer` held."""
+        synced_until = self._synced_until
+        self._snapshot = self.index_store.save(self.searcher, synced_until)
+        self._unsaved = [changed for changed in self._unsaved if synced_until is None or changed >= synced_until]
+        return self._snapshot
 
     # ------------------------------------------------------------------ background upkeep
     def start(self, interval_s: float = 10.0) -> None:
@@ -403,23 +439,19 @@ class SearchService:
         def run() -> None:
             try:
                 restored = self.restore()
-                caught_up = self.sync()
+                self.sync()
                 if self._stop.is_set():
                     return
-                if not restored or caught_up.changed > RESAVE_SHARE * max(len(self.searcher), 1):
-                    self._save_quietly()
+                self._save_quietly(self.save_if_behind if restored else self.save_index)
                 if self.embedder is not None and not self._stop.is_set():
                     # Load (on a fresh machine: export and quantise) the query model now, not in the first search.
                     self.embedder.encode_query("warm up")
                 _freeze_long_lived_objects()
                 _return_freed_memory()
                 self.ready.set()
-                unsaved = 0
                 while not self._stop.wait(interval_s):
-                    unsaved += self.sync().changed
-                    if unsaved > RESAVE_SHARE * max(len(self.searcher), 1):
-                        unsaved = 0
-                        self._save_quietly()
+                    self.sync()
+                    self._save_quietly(self.save_if_behind)
             except Exception:  # the site keeps serving; search reports itself unavailable
                 log.exception("search index upkeep failed")
 
@@ -429,9 +461,9 @@ class SearchService:
     def stop(self) -> None:
         self._stop.set()
 
-    def _save_quietly(self) -> None:
+    def _save_quietly(self, save: Callable[[], str | None]) -> None:
         try:
-            self.save_index()
+            save()
         except Exception:  # e.g. a full disk: the next start catches up or builds again; search stays up
             log.exception("could not save the search index")
 
