@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import select, update
+from alembic import command
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from broadsheet.models import Paper
+from broadsheet.db import alembic_config, migrate
+from broadsheet.models import Paper, PaperListing
 from broadsheet.papers import repository, schemas
 from broadsheet.papers.ingest import import_items
 from broadsheet.sources.daily_jsonl import read_daily_jsonl
 from broadsheet.sources.hf_daily import read_hf_daily
+from broadsheet.sources.records import PaperRecord, listed_under
 from tests.fixtures.paths import ARXIV_CORPUS, HF_DAILY_DIR
 
 
@@ -93,3 +98,51 @@ def test_a_category_listing_matches_any_case_and_a_whole_archive(factory: sessio
         eess = {arxiv_id for arxiv_id, categories in listed.items() if any(c.startswith("eess.") for c in categories)}
         assert eess and set(listing("eess")) == eess and set(listing("EESS")) == eess
         assert listing("astro-ph.CO") == listing("cs_CL") == listing("cs.C") == []
+
+
+def _newest_first(papers: dict[str, tuple[list[str], datetime | None]], category: str) -> list[str]:
+    """What a category listing should be, worked out from every paper: newest first, undated last."""
+    listed = [(when, arxiv_id) for arxiv_id, (cats, when) in papers.items() if listed_under(cats, category)]
+    dated = sorted(((when, arxiv_id) for when, arxiv_id in listed if when), reverse=True)
+    return [arxiv_id for _, arxiv_id in dated] + sorted((i for when, i in listed if when is None), reverse=True)
+
+
+def test_a_category_listing_is_newest_first_and_follows_new_versions(factory: sessionmaker[Session]) -> None:
+    records = [r for r in islice(read_daily_jsonl(ARXIV_CORPUS), 400) if isinstance(r, PaperRecord)]
+    cl_paper = next(r for r in records if "cs.CL" in r.categories and all(c.startswith("cs.") for c in r.categories))
+    undated = replace(records[-1], arxiv_id="2101.00001", published_at=None, categories=["cs.CL"])
+    import_items(factory, [*records, undated])
+    with factory() as session:
+
+        def listing(category: str, offset: int = 0, limit: int = 1000) -> list[str]:
+            return [p.arxiv_id for p in repository.category_papers(session, category, offset=offset, limit=limit)]
+
+        papers = {p.arxiv_id: (p.categories, p.published_at) for p in session.scalars(select(Paper))}
+        for category in ("cs", "cs.CL", "cs.lg", "eess", "stat.ML"):
+            assert listing(category) == _newest_first(papers, category), category
+        assert listing("cs.CL")[-1] == "2101.00001"  # no date: last
+        assert listing("cs", offset=20, limit=20) == _newest_first(papers, "cs")[20:40]
+
+    # A new version moving the paper to another archive leaves the listings it no longer belongs to.
+    newer = replace(cl_paper, categories=["stat.ML"], version=(cl_paper.version or 1) + 1)
+    import_items(factory, [newer])
+    with factory() as session:
+        assert cl_paper.arxiv_id not in listing("cs.CL") and cl_paper.arxiv_id not in listing("cs")
+        assert cl_paper.arxiv_id in listing("stat.ml") and cl_paper.arxiv_id in listing("stat")
+
+
+def test_the_migration_lists_the_papers_stored_before_it(factory: sessionmaker[Session]) -> None:
+    import_items(factory, islice(read_daily_jsonl(ARXIV_CORPUS), 400))
+    engine = factory.kw["bind"]
+    assert isinstance(engine, Engine)
+
+    def listings() -> set[tuple[str, str, datetime]]:
+        with factory() as session:
+            return {(row.key, row.arxiv_id, row.published_at) for row in session.scalars(select(PaperListing))}
+
+    listed_by_ingest = listings()
+    assert len(listed_by_ingest) > 800
+    assert all(when > datetime(2000, 1, 1, tzinfo=UTC) for _, _, when in listed_by_ingest)
+    command.downgrade(alembic_config(engine), "0003")
+    migrate(engine)
+    assert listings() == listed_by_ingest

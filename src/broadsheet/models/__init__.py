@@ -3,7 +3,7 @@
 from broadsheet.models.base import Base
 from broadsheet.models.community import ApiToken, Comment, LoginAttempt, User, UserSession, Vote
 from broadsheet.models.digest import DigestDelivery, DigestRun, DigestSentPaper, DigestSubscription, OutboxEmail
-from broadsheet.models.papers import DailyEntry, Paper, PaperEmbedding, PaperVersionRow
+from broadsheet.models.papers import DailyEntry, Paper, PaperEmbedding, PaperListing, PaperVersionRow
 
 __all__ = [
     "ApiToken",
@@ -18,6 +18,7 @@ __all__ = [
     "OutboxEmail",
     "Paper",
     "PaperEmbedding",
+    "PaperListing",
     "PaperVersionRow",
     "User",
     "UserSession",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -49,6 +49,24 @@ class Paper(Base):
     @property
     def num_comments(self) -> int:
         return self.imported_comments + self.comment_count
+
+
+class PaperListing(Base):
+    """A paper in the listing of one category or archive (`records.listing_keys`: cs.cl, cs), with
+    its publication time, so a category page or feed reads its newest papers from one index range
+    instead of matching every paper's category list. Kept by the ingest path with the paper."""
+
+    __tablename__ = "paper_listings"
+    __table_args__ = (Index("ix_paper_listings_newest", "key", "published_at", "arxiv_id"),)
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    arxiv_id: Mapped[str] = mapped_column(ForeignKey("papers.arxiv_id", ondelete="CASCADE"), primary_key=True)
+    # The paper's `published_at`, or UNKNOWN_PUBLISHED when it has none (so those come last).
+    published_at: Mapped[datetime]
+
+
+# Where a paper without a publication time sorts in a listing: after every real one.
+UNKNOWN_PUBLISHED = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class PaperVersionRow(Base):

@@ -8,13 +8,14 @@ from datetime import date
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from broadsheet.db import unit_of_work
-from broadsheet.models import DailyEntry, Paper, PaperVersionRow
+from broadsheet.models import DailyEntry, Paper, PaperListing, PaperVersionRow
 from broadsheet.models.base import utcnow
-from broadsheet.sources.records import DeletedRecord, PaperRecord, RecordProblem, SourceItem
+from broadsheet.models.papers import UNKNOWN_PUBLISHED
+from broadsheet.sources.records import DeletedRecord, PaperRecord, RecordProblem, SourceItem, listing_keys
 
 # Columns a newer version replaces; the others are only filled in when still empty.
 _VERSIONED = ("title", "abstract", "authors", "categories", "primary_category", "updated_at", "version")
@@ -120,11 +121,13 @@ def upsert_records(session: Session, records: list[PaperRecord]) -> ImportReport
     }
 
     new_rows: list[dict[str, Any]] = []
+    relisted: dict[str, dict[str, Any]] = {}  # papers whose listings change: their categories and date
     now = utcnow()
     for arxiv_id, record in latest.items():
         incoming = _row_from_record(record)
         if arxiv_id not in stored:
             new_rows.append({**incoming, "created_at": now, "modified_at": now})
+            relisted[arxiv_id] = incoming
             report.inserted += 1
             report.changed_ids.append(arxiv_id)
             continue
@@ -133,15 +136,32 @@ def upsert_records(session: Session, records: list[PaperRecord]) -> ImportReport
             report.unchanged += 1
             continue
         session.execute(update(Paper).where(Paper.arxiv_id == arxiv_id).values(**changes, modified_at=now))
+        if {"categories", "published_at"} & changes.keys():
+            relisted[arxiv_id] = {**stored[arxiv_id], **changes}
         report.updated += 1
         if {"title", "abstract"} & changes.keys():
             report.changed_ids.append(arxiv_id)
     if new_rows:
         session.execute(insert(Paper), new_rows)
+    _list(session, relisted)
 
     _add_versions(session, list(latest.values()))
     report.daily_added = _add_daily_entries(session, list(latest.values()))
     return report
+
+
+def _list(session: Session, papers: dict[str, dict[str, Any]]) -> None:
+    """(Re)write the category listings of these papers (by id: their categories and published_at)."""
+    if not papers:
+        return
+    session.execute(delete(PaperListing).where(PaperListing.arxiv_id.in_(list(papers))))
+    rows = [
+        {"key": key, "arxiv_id": arxiv_id, "published_at": paper["published_at"] or UNKNOWN_PUBLISHED}
+        for arxiv_id, paper in papers.items()
+        for key in listing_keys(paper["categories"] or [])
+    ]
+    if rows:
+        session.execute(insert(PaperListing), rows)
 
 
 def _add_versions(session: Session, records: list[PaperRecord]) -> None:

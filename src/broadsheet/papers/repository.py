@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, bindparam, cast, func, or_, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from broadsheet.models import DailyEntry, Paper, PaperVersionRow
+from broadsheet.models import DailyEntry, Paper, PaperListing, PaperVersionRow
 from broadsheet.papers import schemas
 
 UPVOTES = Paper.imported_upvotes + Paper.vote_count
@@ -121,29 +121,18 @@ def count_feed_entries(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(DailyEntry)) or 0
 
 
-def _listed_under(category: str) -> ColumnElement[bool]:
-    """Papers listed under `category` in any case (cs.cl is cs.CL), or under any category of an archive
-    (cs: cs.CL, cs.LG, ...; a name with a dot is a category, without one an archive or both, as hep-th)."""
-    text = cast(Paper.categories, Text)
-    escaped = _escape_like(category)
-    patterns = [f'%"{escaped}"%'] if "." in category else [f'%"{escaped}"%', f'%"{escaped}.%']
-    return or_(*(text.ilike(pattern, escape="\\") for pattern in patterns))
-
-
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def category_papers(session: Session, category: str, *, offset: int, limit: int) -> list[Paper]:
     """Newest papers listed under `category` (in any case) or, for an archive such as cs, any of its categories."""
-    query = (
-        select(Paper)
-        .where(_listed_under(category))
-        .order_by(Paper.published_at.desc().nulls_last(), Paper.arxiv_id.desc())
+    listed = (
+        select(PaperListing.arxiv_id)
+        .where(PaperListing.key == category.lower())
+        .order_by(PaperListing.published_at.desc(), PaperListing.arxiv_id.desc())
         .offset(offset)
         .limit(limit)
     )
-    return list(session.scalars(query))
+    ids = list(session.scalars(listed))
+    papers = {paper.arxiv_id: paper for paper in session.scalars(select(Paper).where(Paper.arxiv_id.in_(ids)))}
+    return [papers[arxiv_id] for arxiv_id in ids if arxiv_id in papers]
 
 
 def newest_in_categories(
@@ -152,9 +141,14 @@ def newest_in_categories(
     """Ids of papers published in a window listed under any of these categories (in any case, or
     archives such as cs), newest first."""
     query = (
-        select(Paper.arxiv_id)
-        .where(Paper.published_at >= start, Paper.published_at <= end, or_(*map(_listed_under, categories)))
-        .order_by(Paper.published_at.desc(), Paper.arxiv_id)
+        select(PaperListing.arxiv_id, PaperListing.published_at)
+        .where(
+            PaperListing.key.in_({category.lower() for category in categories}),
+            PaperListing.published_at >= start,
+            PaperListing.published_at <= end,
+        )
+        .distinct()
+        .order_by(PaperListing.published_at.desc(), PaperListing.arxiv_id)
         .limit(limit)
     )
-    return list(session.scalars(query))
+    return [arxiv_id for arxiv_id, _ in session.execute(query)]

@@ -19,6 +19,22 @@ def is_arxiv_category(value: str) -> bool:
     return ARXIV_CATEGORY.fullmatch(value) is not None
 
 
+# The longest category or archive name a listing is kept under (arXiv's are under 20 characters;
+# what category lists carry beyond them, such as MSC classes, may be longer and is left out).
+LISTING_KEY_MAX = 40
+
+
+def listing_keys(categories: Iterable[str]) -> set[str]:
+    """Every name a paper with these categories is listed under (`listed_under` is true for exactly
+    these, lowercased): each category, and each archive holding one (cs.CL: cs.cl and cs)."""
+    keys = set()
+    for name in categories:
+        lowered = name.lower()
+        keys.add(lowered)
+        keys.update(lowered[:i] for i, char in enumerate(lowered) if char == ".")
+    return {key for key in keys if 0 < len(key) <= LISTING_KEY_MAX}
+
+
 def listed_under(categories: Iterable[str], requested: str) -> bool:
     """Whether a paper with these categories is in `requested`: that category in any case (cs.cl is
     cs.CL), or an archive holding one of them (cs holds cs.CL)."""
