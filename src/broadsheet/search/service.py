@@ -31,6 +31,7 @@ from broadsheet.search.text import embedding_text, text_hash
 from broadsheet.search.tokenizer import fold
 from broadsheet.search.vectors_import import verify_vectors
 from broadsheet.settings import Settings
+from broadsheet.sources.records import listing_keys
 
 log = logging.getLogger(__name__)
 EMBED_CHUNK = 256
@@ -136,13 +137,12 @@ class _FilterArrays:
 
     listed: frozenset[str] = frozenset()  # every key some paper matches
     # Each distinct category list, as the lowercased categories and archives it matches (cs.CL -> cs.cl, cs):
-    # `records.listed_under` worked out once per list, so a mask is one set lookup per paper.
+    # `records.listing_keys` worked out once per list, so a mask is one set lookup per paper.
     _keys_of: dict[tuple[str, ...], frozenset[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for names in set(self.categories):
-            lowered = {name.lower() for name in names}
-            self._keys_of[names] = frozenset(lowered | {name.split(".", 1)[0] for name in lowered})
+            self._keys_of[names] = frozenset(listing_keys(names))
         self.listed = frozenset().union(*self._keys_of.values())
 
     def in_category(self, key: str) -> np.ndarray:
