@@ -143,25 +143,26 @@ def upsert_records(session: Session, records: list[PaperRecord]) -> ImportReport
             report.changed_ids.append(arxiv_id)
     if new_rows:
         session.execute(insert(Paper), new_rows)
-    _list(session, relisted)
+    _list(session, relisted, stored.keys())
 
     _add_versions(session, list(latest.values()))
     report.daily_added = _add_daily_entries(session, list(latest.values()))
     return report
 
 
-def _list(session: Session, papers: dict[str, dict[str, Any]]) -> None:
-    """(Re)write the category listings of these papers (by id: their categories and published_at)."""
-    if not papers:
-        return
-    session.execute(delete(PaperListing).where(PaperListing.arxiv_id.in_(list(papers))))
+def _list(session: Session, papers: dict[str, dict[str, Any]], stored: Iterable[str]) -> None:
+    """(Re)write the category listings of these papers (by id: their categories and published_at);
+    only those among the `stored` ones can have listings to replace."""
+    relisted = [arxiv_id for arxiv_id in stored if arxiv_id in papers]
+    if relisted:
+        session.execute(delete(PaperListing).where(PaperListing.arxiv_id.in_(relisted)))
     rows = [
         {"key": key, "arxiv_id": arxiv_id, "published_at": paper["published_at"] or UNKNOWN_PUBLISHED}
         for arxiv_id, paper in papers.items()
         for key in listing_keys(paper["categories"] or [])
     ]
     if rows:
-        session.execute(insert(PaperListing), rows)
+        session.connection().execute(insert(PaperListing.__table__), rows)  # Core: the ORM bulk path took twice as long
 
 
 def _add_versions(session: Session, records: list[PaperRecord]) -> None:
