@@ -162,7 +162,7 @@ def _list(session: Session, papers: dict[str, dict[str, Any]], stored: Iterable[
         for key in listing_keys(paper["categories"] or [])
     ]
     if rows:
-        session.connection().execute(insert(PaperListing.__table__), rows)  # Core: the ORM bulk path took twice as long
+        session.connection().execute(insert(PaperListing), rows)  # as Core: the ORM bulk path took twice as long
 
 
 def _add_versions(session: Session, records: list[PaperRecord]) -> None:
