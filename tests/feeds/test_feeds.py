@@ -11,7 +11,10 @@ import feedparser
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
+from broadsheet.models import Paper
+from broadsheet.papers import repository
 from broadsheet.papers.ingest import import_items
 from broadsheet.search.service import SearchService
 from broadsheet.sources.daily_jsonl import read_daily_jsonl
@@ -130,3 +133,22 @@ def test_pages_link_their_feeds(client: TestClient) -> None:
         assert {media for media, _ in links} == {"application/rss+xml", "application/atom+xml", "application/feed+json"}
         for _, href in links:
             _parsed(client, href.replace("&amp;", "&"))
+
+
+@pytest.mark.parametrize("fmt", ["rss", "atom", "json"])
+def test_text_xml_cannot_carry_does_not_break_a_feed(client: TestClient, app: FastAPI, fmt: str) -> None:
+    """A control character in a paper's text, or in a search's words, is dropped from the feed, not a 500."""
+    import_items(app.state.session_factory, islice(read_daily_jsonl(ARXIV_CORPUS), 400))
+    with app.state.session_factory() as session:
+        newest = repository.category_papers(session, "cs.CL", offset=0, limit=1)[0].arxiv_id
+        session.execute(update(Paper).where(Paper.arxiv_id == newest).values(title="Form\x0cfeed \x08title"))
+        session.commit()
+    feed = _parsed(client, f"/category/cs.CL.{fmt}")
+    assert feed.entries[0].title == ("Form feed  title" if fmt != "json" else "Form\x0cfeed \x08title")
+    if getattr(app.state, "search", None) is None:
+        service = SearchService(app.state.settings, app.state.session_factory)
+        service.sync()
+        service.ready.set()
+        app.state.search = service
+    feed = _parsed(client, f"/search.{fmt}?q=diffusion%0Bmodels")
+    assert feed.entries and "diffusion" in feed.feed.title

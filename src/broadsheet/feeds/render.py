@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -54,6 +55,17 @@ class FeedDocument:
         return max((item.published for item in self.items), default=datetime(2000, 1, 1, tzinfo=UTC))
 
 
+# What XML 1.0 cannot carry at all: control characters other than tab and newlines, lone surrogates,
+# and U+FFFE/U+FFFF. A search's words (in a search feed's title) or a source's text may hold them,
+# and lxml refuses the whole feed over one.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml(text: str) -> str:
+    """`text` without the characters XML cannot carry (a control character becomes a space)."""
+    return _NOT_XML.sub(" ", text)
+
+
 def _summary(item: FeedItem) -> str:
     authors = f"{len(item.authors)} author{'' if len(item.authors) == 1 else 's'}"
     links = f"arXiv: {item.arxiv_url} · PDF: {item.pdf_url}" if item.arxiv_url else ""
@@ -63,9 +75,9 @@ def _summary(item: FeedItem) -> str:
 def _generator(doc: FeedDocument, self_url: str, self_type: str) -> FeedGenerator:
     generator = FeedGenerator()
     generator.id(doc.page_url)
-    generator.title(doc.title)
-    generator.subtitle(doc.description)
-    generator.description(doc.description)
+    generator.title(_xml(doc.title))
+    generator.subtitle(_xml(doc.description))
+    generator.description(_xml(doc.description))
     generator.link(href=doc.page_url, rel="alternate")
     generator.link(href=self_url, rel="self", type=self_type)
     generator.language("en")
@@ -77,17 +89,19 @@ def _generator(doc: FeedDocument, self_url: str, self_type: str) -> FeedGenerato
         entry = generator.add_entry(order="append")
         entry.id(item.url)
         entry.guid(item.url, permalink=True)
-        entry.title(item.title)
+        entry.title(_xml(item.title))
         entry.link(href=item.url, rel="alternate")
-        entry.summary(_summary(item))
-        entry.description(_summary(item))
+        summary = _xml(_summary(item))
+        entry.summary(summary)
+        entry.description(summary)
         entry.published(item.published)
         entry.updated(item.published)
-        for name in item.authors[:50]:
+        authors = [_xml(name) for name in item.authors[:50]]
+        for name in authors:
             entry.author({"name": name})
-        entry.dc.dc_creator(item.authors[:50] or ["unknown"])  # type: ignore[attr-defined]
+        entry.dc.dc_creator(authors or ["unknown"])  # type: ignore[attr-defined]
         for category in item.categories:
-            entry.category(term=category)
+            entry.category(term=_xml(category))
     return generator
 
 
