@@ -82,6 +82,10 @@ def test_api_rejects_bad_parameters_with_a_clear_message(client: TestClient) -> 
         response = client.get("/api/daily_papers", params=params)
         assert response.status_code == 400, params
         assert field in response.json()["error"]
+    # A page number past any listing is refused, not passed on to the database as an offset it cannot hold.
+    for path in ("/", "/category/cs.CL", "/date/2026-04-06"):
+        response = client.get(path, params={"p": "99999999999999999999"})
+        assert response.status_code == 400 and "p" in response.text, path
 
 
 def test_paper_page_has_everything_a_reader_needs(client: TestClient) -> None:

@@ -46,7 +46,7 @@ def _feed_page(request: Request, session: DbSession, period: Period | None, p: i
     return render(request, "feed.html", feed_context(page))
 
 
-Page = Annotated[int, Query(ge=0, description="Page number, from 0.")]
+Page = Annotated[int, Query(ge=0, le=10_000, description="Page number, from 0.")]
 Sort = Annotated[str, Query(description="`default` (picked, then upvotes), `publishedAt` or `trending`.")]
 
 
