@@ -96,3 +96,20 @@ def test_comment_api(client: TestClient) -> None:
     assert client.post(f"/api/papers/{arxiv_id}/comments", json={"body": "   "}, headers=header).status_code == 400
     assert client.delete(f"/api/comments/{cid}", headers=header).status_code == 204
     assert client.get(f"/api/papers/{arxiv_id}/comments").json() == []
+
+
+def test_an_id_no_row_can_have_is_refused_not_looked_up(client: TestClient) -> None:
+    """Past PostgreSQL's INTEGER (and SQLite's 64 bits) the database refuses the number itself: a 400, not a 500."""
+    sign_up(client, "alice")
+    arxiv_id, _ = a_paper(client)
+    token = page_csrf(client, "/")
+    huge = "99999999999999999999"
+    for path in (f"/comments/{huge}/edit", f"/comments/{huge}/delete", f"/settings/tokens/{huge}/revoke"):
+        assert client.post(path, data={"csrf_token": token, "body": "x"}).status_code == 400, path
+    assert client.get(f"/comments/{huge}/edit").status_code == 400
+    header = {"X-CSRF-Token": token}
+    assert client.delete(f"/api/comments/{huge}", headers=header).status_code == 400
+    assert client.delete(f"/api/tokens/{2**31}", headers=header).status_code == 400
+    assert client.delete("/api/comments/2147483647", headers=header).status_code == 404  # could exist; does not
+    reply = {"csrf_token": page_csrf(client, f"/papers/{arxiv_id}"), "body": "hi", "parent_id": huge}
+    assert client.post(f"/papers/{arxiv_id}/comments", data=reply).status_code == 400

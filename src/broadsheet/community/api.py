@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
 from broadsheet.community import accounts, service
-from broadsheet.community.deps import ApiViewer, OptionalViewer
+from broadsheet.community.deps import ApiViewer, OptionalViewer, RowId
 from broadsheet.community.fetch import arxiv_fetcher
 from broadsheet.community.schemas import (
     CommentEdit,
@@ -91,19 +91,19 @@ def add_comment(arxiv_id: str, body: CommentIn, session: DbSession, viewer: ApiV
 
 
 @router.patch("/comments/{comment_id}", summary="Edit your comment", description=AUTH)
-def edit_comment(comment_id: int, body: CommentEdit, session: DbSession, viewer: ApiViewer) -> dict[str, Any]:
+def edit_comment(comment_id: RowId, body: CommentEdit, session: DbSession, viewer: ApiViewer) -> dict[str, Any]:
     comment = service.edit_comment(session, viewer.user, comment_id, body.body)
     return comment_json(comment, viewer.user, viewer=viewer.user)
 
 
 @router.delete("/comments/{comment_id}", status_code=204, summary="Delete your comment", description=AUTH)
-def delete_comment(comment_id: int, session: DbSession, viewer: ApiViewer) -> Response:
+def delete_comment(comment_id: RowId, session: DbSession, viewer: ApiViewer) -> Response:
     service.delete_comment(session, viewer.user, comment_id)
     return Response(status_code=204)
 
 
 @router.put("/comments/{comment_id}/hidden", summary="Hide or show a comment (admins)", description=AUTH)
-def hide_comment(comment_id: int, body: HiddenIn, session: DbSession, viewer: ApiViewer) -> dict[str, Any]:
+def hide_comment(comment_id: RowId, body: HiddenIn, session: DbSession, viewer: ApiViewer) -> dict[str, Any]:
     comment = service.set_comment_hidden(session, viewer.user, comment_id, body.hidden)
     author = session.get(User, comment.user_id)
     assert author is not None
@@ -122,7 +122,7 @@ def create_token(body: TokenIn, session: DbSession, viewer: ApiViewer) -> dict[s
 
 
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke an API token", description=AUTH)
-def revoke_token(token_id: int, session: DbSession, viewer: ApiViewer) -> Response:
+def revoke_token(token_id: RowId, session: DbSession, viewer: ApiViewer) -> Response:
     accounts.revoke_api_token(session, viewer.user, token_id)
     return Response(status_code=204)
 

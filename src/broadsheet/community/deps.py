@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from broadsheet.community import accounts
@@ -13,6 +13,11 @@ from broadsheet.community.security import SESSION_COOKIE, csrf_token
 from broadsheet.db import unit_of_work
 from broadsheet.errors import Unauthorized
 from broadsheet.models import User
+
+# The largest id a row of ours can have on both stores (PostgreSQL's INTEGER); past it, the database
+# refuses the number itself rather than finding no row.
+MAX_ROW_ID = 2**31 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="A row id (comment, API token).")]
 
 
 @dataclass(frozen=True)

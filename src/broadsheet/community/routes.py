@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from broadsheet.community import accounts, service
-from broadsheet.community.deps import OptionalViewer, SignedIn, Viewer, client_address
+from broadsheet.community.deps import MAX_ROW_ID, OptionalViewer, RowId, SignedIn, Viewer, client_address
 from broadsheet.community.fetch import arxiv_fetcher
 from broadsheet.community.schemas import profile_json, threads_json, token_json, trending_json, vote_json
 from broadsheet.community.security import SESSION_COOKIE, cookie_options
@@ -158,7 +158,7 @@ def create_token(request: Request, session: DbSession, viewer: SignedIn, label: 
 
 
 @router.post("/settings/tokens/{token_id}/revoke")
-def revoke_token(token_id: int, session: DbSession, viewer: SignedIn) -> Response:
+def revoke_token(token_id: RowId, session: DbSession, viewer: SignedIn) -> Response:
     accounts.revoke_api_token(session, viewer.user, token_id)
     return see_other("/settings")
 
@@ -241,9 +241,12 @@ def _optional_int(raw: str, field: str) -> int | None:
     if not raw.strip():
         return None
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise InvalidInput(f"{field}: expected a number") from None
+    if not 1 <= value <= MAX_ROW_ID:
+        raise InvalidInput(f"{field}: expected an id from 1 to {MAX_ROW_ID}, got {raw[:20]}")
+    return value
 
 
 @router.post("/papers/{arxiv_id:path}/comments")
@@ -256,7 +259,7 @@ def add_comment(
 
 
 @router.get("/comments/{comment_id}/edit", response_class=HTMLResponse)
-def edit_comment_page(request: Request, comment_id: int, session: DbSession, viewer: SignedIn) -> Response:
+def edit_comment_page(request: Request, comment_id: RowId, session: DbSession, viewer: SignedIn) -> Response:
     comment = service.get_comment(session, comment_id)
     if comment.user_id != viewer.user.id:
         raise BroadsheetError("you can only change your own comments", 403)
@@ -264,19 +267,19 @@ def edit_comment_page(request: Request, comment_id: int, session: DbSession, vie
 
 
 @router.post("/comments/{comment_id}/edit")
-def edit_comment(comment_id: int, session: DbSession, viewer: SignedIn, body: FormText = "") -> Response:
+def edit_comment(comment_id: RowId, session: DbSession, viewer: SignedIn, body: FormText = "") -> Response:
     comment = service.edit_comment(session, viewer.user, comment_id, body)
     return see_other(f"/papers/{comment.arxiv_id}#comment-{comment.id}")
 
 
 @router.post("/comments/{comment_id}/delete")
-def delete_comment(comment_id: int, session: DbSession, viewer: SignedIn) -> Response:
+def delete_comment(comment_id: RowId, session: DbSession, viewer: SignedIn) -> Response:
     comment = service.delete_comment(session, viewer.user, comment_id)
     return see_other(f"/papers/{comment.arxiv_id}#comments")
 
 
 @router.post("/comments/{comment_id}/hide")
-def hide_comment(comment_id: int, session: DbSession, viewer: SignedIn, hidden: FormText = "1") -> Response:
+def hide_comment(comment_id: RowId, session: DbSession, viewer: SignedIn, hidden: FormText = "1") -> Response:
     comment = service.set_comment_hidden(session, viewer.user, comment_id, hidden not in ("0", "false", ""))
     return see_other(f"/papers/{comment.arxiv_id}#comment-{comment.id}")
 
