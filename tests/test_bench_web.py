@@ -67,3 +67,17 @@ def test_without_keep_alive_every_request_has_a_connection_of_its_own(live_serve
         live_server.url, "/api/daily_papers?limit=2", 3, time.time(), keep_alive=False
     )
     assert (len(latencies), errors, connections) == (3, 0, 3)
+
+
+def test_a_server_that_cannot_be_reached_is_named_not_a_traceback() -> None:
+    import socket
+
+    from typer.testing import CliRunner
+
+    from broadsheet.bench import bench_app
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    result = CliRunner().invoke(bench_app, ["web", "--base-url", url, "--clients", "1", "--requests", "2"])
+    assert result.exit_code == 1 and f"Could not load {url}" in result.output

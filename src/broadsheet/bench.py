@@ -178,7 +178,11 @@ def bench_web(
                 pool.submit(_client_process, servers[i % len(servers)], path, 5, 0.0, fillers, 10_000 + i, keep_alive)
                 for i in range(clients)
             ]
-            [future.result() for future in warm]
+            try:
+                [future.result() for future in warm]
+            except OSError as error:  # refused, reset, timed out: nothing to measure
+                typer.echo(f"Could not load {', '.join(servers)}: {error}", err=True)
+                raise typer.Exit(1) from None
             start_at = time.time() + 0.5
             futures = [
                 pool.submit(

@@ -93,3 +93,13 @@ def test_cross_validation_scores_each_pick_only_on_queries_it_was_not_tuned_on(
         assert FusionParams(**fold["picked"]) in grid
         assert 0.0 < fold["picked_ndcg@10"] <= 1.0
     assert result["held_out_ndcg@10"] == round(float(np.mean([f["picked_ndcg@10"] for f in folds])), 4)
+
+
+def test_bench_search_names_a_missing_file(tmp_path: Path) -> None:
+    (tmp_path / "queries.jsonl").write_text("")
+    (tmp_path / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\n")
+    missing = tmp_path / "corpus.jsonl"
+    args = ["search", "--corpus", str(missing), "--queries", str(tmp_path / "queries.jsonl")]
+    result = CliRunner().invoke(bench_app, [*args, "--qrels", str(tmp_path / "qrels.tsv")])
+    said = " ".join(result.output.replace("│", " ").split())  # as read, whatever the error box's width
+    assert result.exit_code == 2 and "'--corpus'" in said and "does not exist" in said

@@ -27,15 +27,19 @@ def _log(message: str) -> None:
 
 @bench_app.command("search")
 def search_command(
-    corpus: Annotated[Path, typer.Option(help="BEIR corpus.jsonl (or a daily arXiv .jsonl.gz)")],
-    queries: Annotated[Path, typer.Option(help="BEIR queries.jsonl")],
-    qrels: Annotated[Path, typer.Option(help="BEIR qrels TSV with a header row")],
+    corpus: Annotated[
+        Path, typer.Option(help="BEIR corpus.jsonl (or a daily arXiv .jsonl.gz)", exists=True, dir_okay=False)
+    ],
+    queries: Annotated[Path, typer.Option(help="BEIR queries.jsonl", exists=True, dir_okay=False)],
+    qrels: Annotated[Path, typer.Option(help="BEIR qrels TSV with a header row", exists=True, dir_okay=False)],
     mode: Annotated[str, typer.Option(help="bm25, dense or hybrid")] = "hybrid",
     vectors: Annotated[
-        list[Path] | None, typer.Option(help="precomputed vectors dir (repeatable); verified before use")
+        list[Path] | None,
+        typer.Option(help="precomputed vectors dir (repeatable); verified before use", exists=True, file_okay=False),
     ] = None,
     extra_corpus: Annotated[
-        list[Path] | None, typer.Option(help="distractor corpus (repeatable), BEIR or daily arXiv .jsonl.gz")
+        list[Path] | None,
+        typer.Option(help="distractor corpus (repeatable), BEIR or daily arXiv .jsonl.gz", exists=True, dir_okay=False),
     ] = None,
     fusion: Annotated[str, typer.Option(help="zscore, minmax, bounded, bounded_raw or rrf")] = DEFAULT_FUSION.method,
     dense_weight: Annotated[float, typer.Option(help="weight of the semantic side")] = DEFAULT_FUSION.dense_weight,
@@ -79,10 +83,14 @@ def search_command(
 
 @bench_app.command("tune")
 def tune_command(
-    corpus: Annotated[Path, typer.Option(help="BEIR corpus.jsonl")],
-    queries: Annotated[Path, typer.Option(help="BEIR queries.jsonl")],
-    qrels: Annotated[Path, typer.Option(help="TRAIN or DEV qrels only: never tune on test queries")],
-    vectors: Annotated[list[Path] | None, typer.Option(help="precomputed vectors dir (repeatable)")] = None,
+    corpus: Annotated[Path, typer.Option(help="BEIR corpus.jsonl", exists=True, dir_okay=False)],
+    queries: Annotated[Path, typer.Option(help="BEIR queries.jsonl", exists=True, dir_okay=False)],
+    qrels: Annotated[
+        Path, typer.Option(help="TRAIN or DEV qrels only: never tune on test queries", exists=True, dir_okay=False)
+    ],
+    vectors: Annotated[
+        list[Path] | None, typer.Option(help="precomputed vectors dir (repeatable)", exists=True, file_okay=False)
+    ] = None,
     top: Annotated[int, typer.Option(help="settings to print")] = 15,
     bm25_sweep: Annotated[bool, typer.Option(help="also sweep BM25 k1/b/title weight")] = False,
     folds: Annotated[
@@ -116,9 +124,9 @@ def tune_command(
 
 @bench_app.command("embed")
 def embed_command(
-    corpus: Annotated[Path, typer.Option(help="papers to embed (BEIR or daily arXiv .jsonl.gz)")] = Path(
-        "../shared/data/arxiv/daily_arxiv_cs/arxiv_cs_CV_CL_AI_2025-03_to_2026-07.dedup.jsonl.gz"
-    ),
+    corpus: Annotated[
+        Path, typer.Option(help="papers to embed (BEIR or daily arXiv .jsonl.gz)", exists=True, dir_okay=False)
+    ] = Path("../shared/data/arxiv/daily_arxiv_cs/arxiv_cs_CV_CL_AI_2025-03_to_2026-07.dedup.jsonl.gz"),
     papers: Annotated[int, typer.Option(help="random papers to embed")] = 640,
     batch_size: Annotated[int, typer.Option(help="encode batch size")] = 32,
 ) -> None:
@@ -154,7 +162,9 @@ def vectors_command(
 
 @index_app.command("embed-corpus")
 def embed_corpus_command(
-    corpus: Annotated[Path, typer.Option(help="BEIR corpus.jsonl or daily arXiv .jsonl.gz")],
+    corpus: Annotated[
+        Path, typer.Option(help="BEIR corpus.jsonl or daily arXiv .jsonl.gz", exists=True, dir_okay=False)
+    ],
     out: Annotated[Path, typer.Option(help="vectors directory to write")],
     precision: Annotated[str, typer.Option(help="bf16 or fp32")] = "bf16",
 ) -> None:
@@ -169,8 +179,10 @@ def embed_corpus_command(
 
 @index_app.command("verify-vectors")
 def verify_vectors_command(
-    vectors: Annotated[Path, typer.Option(help="vectors directory")],
-    corpus: Annotated[Path, typer.Option(help="the corpus whose texts the vectors claim to embed")],
+    vectors: Annotated[Path, typer.Option(help="vectors directory", exists=True, file_okay=False)],
+    corpus: Annotated[
+        Path, typer.Option(help="the corpus whose texts the vectors claim to embed", exists=True, dir_okay=False)
+    ],
     sample: Annotated[int, typer.Option(help="papers to re-embed (at least 32)")] = 32,
 ) -> None:
     """Re-embed a random sample and refuse the vectors unless every cosine is at least 0.99."""
