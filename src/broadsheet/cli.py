@@ -151,11 +151,25 @@ def _source_failure(error: Exception) -> None:
     raise typer.Exit(1)
 
 
+def _day(value: str | None) -> str | None:
+    """A --from/--until option: checked as a YYYY-MM-DD day here, not by the server after retries."""
+    if value is not None:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise typer.BadParameter(f"expected a day as YYYY-MM-DD, got {value!r}") from None
+    return value
+
+
 @harvest_app.command("arxiv-api")
 def harvest_arxiv_api(
     category: Annotated[str | None, typer.Option(help="arXiv category, e.g. cs.CL.")] = None,
-    from_date: Annotated[str | None, typer.Option("--from", help="Submitted on or after, YYYY-MM-DD.")] = None,
-    until_date: Annotated[str | None, typer.Option("--until", help="Submitted on or before, YYYY-MM-DD.")] = None,
+    from_date: Annotated[
+        str | None, typer.Option("--from", help="Submitted on or after, YYYY-MM-DD.", callback=_day)
+    ] = None,
+    until_date: Annotated[
+        str | None, typer.Option("--until", help="Submitted on or before, YYYY-MM-DD.", callback=_day)
+    ] = None,
     query: Annotated[str | None, typer.Option(help="A raw arXiv search_query.")] = None,
     ids: Annotated[str | None, typer.Option(help="Comma-separated arXiv ids.")] = None,
     max_results: Annotated[int, typer.Option("--max", help="Stop after this many papers.")] = 500,
@@ -191,8 +205,8 @@ def harvest_arxiv_api(
 def harvest_oai_command(
     metadata_prefix: Annotated[str, typer.Option("--prefix", help="arXiv, arXivRaw or oai_dc.")] = "arXiv",
     set_spec: Annotated[str | None, typer.Option("--set", help="OAI set, e.g. cs.")] = None,
-    from_date: Annotated[str | None, typer.Option("--from", help="YYYY-MM-DD.")] = None,
-    until_date: Annotated[str | None, typer.Option("--until", help="YYYY-MM-DD.")] = None,
+    from_date: Annotated[str | None, typer.Option("--from", help="YYYY-MM-DD.", callback=_day)] = None,
+    until_date: Annotated[str | None, typer.Option("--until", help="YYYY-MM-DD.", callback=_day)] = None,
     token: Annotated[str | None, typer.Option(help="Resume from this resumption token.")] = None,
     base_url: Annotated[str | None, typer.Option(help="OAI-PMH endpoint (default: the setting).")] = None,
     delay: Annotated[float | None, typer.Option(help="Seconds between requests.")] = None,

@@ -250,3 +250,17 @@ def test_truncated_page_raises_after_retries_naming_the_url(
 def test_unknown_metadata_prefix_is_refused(client: PoliteClient) -> None:
     with pytest.raises(ValueError, match="arXivRaw"):
         list(harvest_oai(client, metadata_prefix="marc21", base_url="http://127.0.0.1:9"))
+
+
+def test_harvest_commands_refuse_a_malformed_day_before_any_request() -> None:
+    from typer.testing import CliRunner
+
+    from broadsheet.cli import app
+
+    for args in (
+        ["harvest", "oai", "--from", "2026-99-01"],
+        ["harvest", "arxiv-api", "--category", "cs.CL", "--until", "soon"],
+    ):
+        result = CliRunner().invoke(app, args)
+        said = " ".join(result.output.replace("│", " ").split())
+        assert result.exit_code == 2 and "expected a day as YYYY-MM-DD" in said, result.output
