@@ -17,6 +17,7 @@ from broadsheet.settings import Settings
 from broadsheet.sources.records import is_arxiv_category
 from broadsheet.web.cache import AnonymousPageCache
 from broadsheet.web.errors import install_error_handlers
+from broadsheet.web.headers import SecurityHeaders
 
 HERE = Path(__file__).parent
 
@@ -76,6 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.shutdown_jobs = []
     install_error_handlers(app)
     app.add_middleware(AnonymousPageCache, ttl_s=settings.page_cache_ttl_s, shared_cookies=frozenset({"bs_anon"}))
+    app.add_middleware(SecurityHeaders)  # outermost: cached pages get the headers too
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     _install_concepts(app)
