@@ -146,3 +146,24 @@ def test_the_migration_lists_the_papers_stored_before_it(factory: sessionmaker[S
     command.downgrade(alembic_config(engine), "0003")
     migrate(engine)
     assert listings() == listed_by_ingest
+
+
+def test_newest_in_categories_is_the_window_of_the_listings_without_repeats(factory: sessionmaker[Session]) -> None:
+    """What personal digests of categories read: papers of a window under any of several names, newest first."""
+    import_items(factory, islice(read_daily_jsonl(ARXIV_CORPUS), 400))
+    with factory() as session:
+        papers = {p.arxiv_id: (p.categories, p.published_at) for p in session.scalars(select(Paper))}
+        dates = sorted(when for _, when in papers.values() if when)
+        start, end = dates[len(dates) // 4], dates[3 * len(dates) // 4]
+        wanted = ("CS.cl", "eess", "cs.LG")
+        expected = sorted(
+            (
+                (when, arxiv_id)
+                for arxiv_id, (cats, when) in papers.items()
+                if when and start <= when <= end and any(listed_under(cats, name) for name in wanted)
+            ),
+            key=lambda row: (-row[0].timestamp(), row[1]),
+        )
+        got = repository.newest_in_categories(session, wanted, start, end, limit=1000)
+        assert got == [arxiv_id for _, arxiv_id in expected] and len(got) == len(set(got)) > 20
+        assert repository.newest_in_categories(session, wanted, start, end, limit=5) == got[:5]
