@@ -206,6 +206,13 @@ def test_saving_reads_the_index_and_lets_searches_go_on(
         assert [h.score for h in got] == pytest.approx([h.score for h in want], rel=1e-5)
 
 
+def _wait_for_snapshot_other_than(store: IndexStore, name: str | None, within_s: float = 120) -> str | None:
+    deadline = time.monotonic() + within_s
+    while store.current() == name and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return store.current()
+
+
 def test_a_running_site_saves_the_index_again_once_enough_has_changed(
     tmp_path: Path, catalogue_database: Path, embedder: Embedder
 ) -> None:
@@ -218,22 +225,12 @@ def test_a_running_site_saves_the_index_again_once_enough_has_changed(
         assert first is not None
         new = list(islice(read_daily_jsonl(ARXIV_CORPUS), CATALOGUE_SAMPLE, CATALOGUE_SAMPLE + 10))
         import_items(factory, new)  # 10 papers: over 1% of 400
-        deadline = time.monotonic() + 120
-        while service.index_store.current() == first and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert service.index_store.current() != first, "the index was not saved again"
+        assert _wait_for_snapshot_other_than(service.index_store, first) != first, "the index was not saved again"
     finally:
         service.stop()
     restarted = SearchService(settings, factory, embedder)
     assert restarted.restore() and len(restarted.searcher) == CATALOGUE_SAMPLE + 10
     assert restarted.sync().changed == 0, "a restart has nothing left to catch up"
-
-
-def _wait_for_snapshot_other_than(store: IndexStore, name: str | None, within_s: float = 120) -> str | None:
-    deadline = time.monotonic() + within_s
-    while store.current() == name and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return store.current()
 
 
 def test_after_index_rebuild_a_running_site_still_saves_again(
