@@ -147,3 +147,28 @@ def test_a_run_killed_half_way_keeps_whole_batches_and_a_rerun_completes(factory
 
     report = import_items(factory, records, batch_size=50)
     assert (report.inserted, report.unchanged) == (100, 150)
+
+
+def test_an_old_paper_listed_again_is_dated_by_its_id_not_the_day_it_was_seen(
+    factory: sessionmaker[Session],
+) -> None:
+    """The daily files and Hugging Face date a paper by when it showed up; an id's month bounds its first version."""
+    from broadsheet.sources.records import first_version_bound, id_month
+
+    # Real lines: papers with ids of 2022-2024 first seen in the 2025 daily files, among the others.
+    records = [r for r in islice(read_daily_jsonl(ARXIV_CORPUS), 20_000) if isinstance(r, PaperRecord)]
+    old = [r for r in records if r.published_at and first_version_bound(r.arxiv_id, r.published_at) != r.published_at]
+    assert len(old) > 10
+    fresh = next(r for r in records if r.published_at and r not in old)
+    import_items(factory, [old[0], fresh])
+    with factory() as session:
+        stored = session.get(Paper, old[0].arxiv_id)
+        assert stored is not None and stored.published_at == id_month(old[0].arxiv_id)
+        assert stored.published_at < old[0].published_at  # type: ignore[operator]
+        kept = session.get(Paper, fresh.arxiv_id)
+        assert kept is not None and kept.published_at == fresh.published_at
+    # The rule itself: a first version on a month's last day is announced in the next month and kept.
+    assert first_version_bound("2409.13661", datetime(2025, 3, 19, tzinfo=UTC)) == datetime(2024, 9, 1, tzinfo=UTC)
+    assert first_version_bound("2409.13661", datetime(2024, 10, 1, tzinfo=UTC)) == datetime(2024, 10, 1, tzinfo=UTC)
+    assert first_version_bound("hep-th/9901001", datetime(2003, 5, 1, tzinfo=UTC)) == datetime(1999, 1, 1, tzinfo=UTC)
+    assert id_month("2413.00001") is None and first_version_bound("not-an-id", None) is None

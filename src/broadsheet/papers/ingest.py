@@ -15,7 +15,14 @@ from broadsheet.db import unit_of_work
 from broadsheet.models import DailyEntry, Paper, PaperListing, PaperVersionRow
 from broadsheet.models.base import utcnow
 from broadsheet.models.papers import UNKNOWN_PUBLISHED
-from broadsheet.sources.records import DeletedRecord, PaperRecord, RecordProblem, SourceItem, listing_keys
+from broadsheet.sources.records import (
+    DeletedRecord,
+    PaperRecord,
+    RecordProblem,
+    SourceItem,
+    first_version_bound,
+    listing_keys,
+)
 
 # Columns a newer version replaces; the others are only filled in when still empty.
 _VERSIONED = ("title", "abstract", "authors", "categories", "primary_category", "updated_at", "version")
@@ -61,7 +68,7 @@ def _row_from_record(record: PaperRecord) -> dict[str, Any]:
         "authors": list(record.authors),
         "categories": list(record.categories),
         "primary_category": record.categories[0] if record.categories else None,
-        "published_at": record.published_at,
+        "published_at": first_version_bound(record.arxiv_id, record.published_at),
         "updated_at": record.updated_at or record.published_at,
         "version": record.version,
         "comment": record.comment,

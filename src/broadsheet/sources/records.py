@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 # New-style ids (0704.0001, 2503.11731) and old-style ids (hep-th/9901001, math.GT/0309136).
 _NEW_ID = re.compile(r"^(\d{4}\.\d{4,5})(v\d+)?$")
@@ -40,6 +40,34 @@ def listed_under(categories: Iterable[str], requested: str) -> bool:
     cs.CL), or an archive holding one of them (cs holds cs.CL)."""
     key = requested.lower()
     return any(name.lower() == key or name.lower().startswith(key + ".") for name in categories)
+
+
+def id_month(arxiv_id: str) -> datetime | None:
+    """The month an arXiv id was issued, which is its first version's: 2409.13661 -> 2024-09-01,
+    hep-th/9901001 -> 1999-01-01 (UTC). None when the id says nothing of it."""
+    match = re.match(r"^(\d{2})(\d{2})\.\d{4,5}$", arxiv_id) or re.match(r"^[^/]+/(\d{2})(\d{2})\d{3}$", arxiv_id)
+    if match is None:
+        return None
+    year, month = int(match.group(1)), int(match.group(2))
+    if not 1 <= month <= 12:
+        return None
+    return datetime(year + (1900 if year >= 91 else 2000), month, 1, tzinfo=UTC)
+
+
+def first_version_bound(arxiv_id: str, published: datetime | None) -> datetime | None:
+    """`published`, unless it is later than the month after the id's: then the first of the id's month.
+
+    A daily listing's "first seen" day, or the day a paper reached Hugging Face, can be years after
+    its first version for an old paper listed again (2409.13661 first seen on 2025-03-19); its id's
+    month is the better date. (A first version submitted on a month's last day is announced in the
+    next month, so one month later is still taken as given.)
+    """
+    issued = id_month(arxiv_id)
+    if published is None or issued is None:
+        return published
+    if (published.year * 12 + published.month) - (issued.year * 12 + issued.month) > 1:
+        return issued
+    return published
 
 
 class InvalidArxivId(ValueError):
