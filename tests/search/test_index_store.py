@@ -6,6 +6,8 @@ import logging
 import shutil
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
@@ -206,6 +208,18 @@ def test_saving_reads_the_index_and_lets_searches_go_on(
         assert [h.score for h in got] == pytest.approx([h.score for h in want], rel=1e-5)
 
 
+@contextmanager
+def _running(settings: Settings, factory: sessionmaker[Session], embedder: Embedder) -> Iterator[SearchService]:
+    """A service as `serve` runs it, syncing every 0.2 s, ready; stopped after the block."""
+    service = SearchService(settings, factory, embedder)
+    service.start(interval_s=0.2)
+    try:
+        assert service.ready.wait(120)
+        yield service
+    finally:
+        service.stop()
+
+
 def _wait_for_snapshot_other_than(store: IndexStore, name: str | None, within_s: float = 120) -> str | None:
     deadline = time.monotonic() + within_s
     while store.current() == name and time.monotonic() < deadline:
@@ -217,17 +231,12 @@ def test_a_running_site_saves_the_index_again_once_enough_has_changed(
     tmp_path: Path, catalogue_database: Path, embedder: Embedder
 ) -> None:
     settings, factory = _store(tmp_path, catalogue_database, embedder)
-    service = SearchService(settings, factory, embedder)
-    service.start(interval_s=0.2)
-    try:
-        assert service.ready.wait(120)
+    with _running(settings, factory, embedder) as service:
         first = service.index_store.current()
         assert first is not None
         new = list(islice(read_daily_jsonl(ARXIV_CORPUS), CATALOGUE_SAMPLE, CATALOGUE_SAMPLE + 10))
         import_items(factory, new)  # 10 papers: over 1% of 400
         assert _wait_for_snapshot_other_than(service.index_store, first) != first, "the index was not saved again"
-    finally:
-        service.stop()
     restarted = SearchService(settings, factory, embedder)
     assert restarted.restore() and len(restarted.searcher) == CATALOGUE_SAMPLE + 10
     assert restarted.sync().changed == 0, "a restart has nothing left to catch up"
@@ -237,18 +246,13 @@ def test_after_index_rebuild_a_running_site_still_saves_again(
     tmp_path: Path, catalogue_database: Path, embedder: Embedder
 ) -> None:
     settings, factory = _store(tmp_path, catalogue_database, embedder)
-    service = SearchService(settings, factory, embedder)
-    service.start(interval_s=0.2)
-    try:
-        assert service.ready.wait(120)
+    with _running(settings, factory, embedder) as service:
         rebuild = SearchService(settings, factory, embedder)  # what `broadsheet index rebuild` does
         rebuild.sync()
         rebuilt = rebuild.save_index(replace_newer=True)
         assert rebuilt is not None and service.index_store.synced_until() is not None
         import_items(factory, islice(read_daily_jsonl(ARXIV_CORPUS), CATALOGUE_SAMPLE, CATALOGUE_SAMPLE + 10))
         assert _wait_for_snapshot_other_than(service.index_store, rebuilt) != rebuilt, "not saved after the rebuild"
-    finally:
-        service.stop()
     restarted = SearchService(settings, factory, embedder)
     assert restarted.restore() and len(restarted.searcher) == CATALOGUE_SAMPLE + 10
     assert restarted.sync().changed == 0

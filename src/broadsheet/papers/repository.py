@@ -123,16 +123,15 @@ def count_feed_entries(session: Session) -> int:
 
 def category_papers(session: Session, category: str, *, offset: int, limit: int) -> list[Paper]:
     """Newest papers listed under `category` (in any case) or, for an archive such as cs, any of its categories."""
-    listed = (
-        select(PaperListing.arxiv_id)
+    query = (
+        select(Paper)
+        .join(PaperListing, PaperListing.arxiv_id == Paper.arxiv_id)
         .where(PaperListing.key == category.lower())
         .order_by(PaperListing.published_at.desc(), PaperListing.arxiv_id.desc())
         .offset(offset)
         .limit(limit)
     )
-    ids = list(session.scalars(listed))
-    papers = {paper.arxiv_id: paper for paper in session.scalars(select(Paper).where(Paper.arxiv_id.in_(ids)))}
-    return [papers[arxiv_id] for arxiv_id in ids if arxiv_id in papers]
+    return list(session.scalars(query))
 
 
 def newest_in_categories(

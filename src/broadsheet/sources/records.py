@@ -38,17 +38,19 @@ def listing_keys(categories: Iterable[str]) -> set[str]:
 def listed_under(categories: Iterable[str], requested: str) -> bool:
     """Whether a paper with these categories is in `requested`: that category in any case (cs.cl is
     cs.CL), or an archive holding one of them (cs holds cs.CL)."""
-    key = requested.lower()
-    return any(name.lower() == key or name.lower().startswith(key + ".") for name in categories)
+    return requested.lower() in listing_keys(categories)
 
 
 def id_month(arxiv_id: str) -> datetime | None:
     """The month an arXiv id was issued, which is its first version's: 2409.13661 -> 2024-09-01,
     hep-th/9901001 -> 1999-01-01 (UTC). None when the id says nothing of it."""
-    match = re.match(r"^(\d{2})(\d{2})\.\d{4,5}$", arxiv_id) or re.match(r"^[^/]+/(\d{2})(\d{2})\d{3}$", arxiv_id)
-    if match is None:
+    if match := _NEW_ID.match(arxiv_id):
+        digits = match.group(1)
+    elif match := _OLD_ID.match(arxiv_id):
+        digits = match.group(1).split("/", 1)[1]
+    else:
         return None
-    year, month = int(match.group(1)), int(match.group(2))
+    year, month = int(digits[:2]), int(digits[2:4])
     if not 1 <= month <= 12:
         return None
     return datetime(year + (1900 if year >= 91 else 2000), month, 1, tzinfo=UTC)
