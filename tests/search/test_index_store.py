@@ -133,6 +133,28 @@ def test_workers_that_built_alike_keep_one_saved_copy(
     assert workers[1].save_index(replace_newer=True) not in (None, first)  # what `index rebuild` does
 
 
+def test_workers_starting_together_on_a_fresh_store_build_the_index_once(
+    tmp_path: Path, catalogue_database: Path, embedder: Embedder, database_url: str | None
+) -> None:
+    settings, factory = _store(tmp_path, catalogue_database, embedder, database_url)
+    workers = [SearchService(settings, factory, embedder) for _ in range(2)]
+    restored: list[bool] = []
+    starts = [threading.Thread(target=lambda w=w: restored.append(w.restore_or_build())) for w in workers]
+    for start in starts:
+        start.start()
+    for start in starts:
+        start.join(120)
+    assert sorted(restored) == [False, True], "one worker builds; the other loads the copy it saved"
+    saved = workers[0].index_store.current()
+    assert saved is not None and [w._snapshot for w in workers] == [saved, saved]
+    for worker in workers:
+        assert len(worker.searcher) == CATALOGUE_SAMPLE
+        worker.ready.set()
+    for query in ("graph neural networks", "speech recognition"):
+        first, second = (w.search(query, limit=10) for w in workers)
+        assert [h.arxiv_id for h in first] == [h.arxiv_id for h in second]
+
+
 def test_search_comes_up_even_when_the_index_cannot_be_saved(
     tmp_path: Path,
     catalogue_database: Path,

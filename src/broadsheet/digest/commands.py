@@ -33,8 +33,9 @@ class _IndexedOnFirstUse:
 
     def search(self, query: str, **filters: Any) -> Any:
         if not self._service.ready.is_set():
-            restored = self._service.restore()  # the index `serve` saved, caught up below
-            log.info("%s the search index for personal digests", "updating" if restored else "building")
+            # The index `serve` saved, caught up below; with none saved, it is built (and saved for `serve`).
+            restored = self._service.restore_or_build()
+            log.info("%s the search index for personal digests", "updated" if restored else "built")
             self._service.sync()
             self._service.ready.set()
         return self._service.search(query, **filters)

@@ -6,7 +6,8 @@ flushes it to disk, and only then names it in `CURRENT`, which is replaced atomi
 other snapshots are removed after. Each snapshot notes how far it had caught up with the store
 (`synced-until`), so a running worker can tell how much the saved copy misses. One lock file
 serialises saving and loading across the workers of `serve` and the CLI, so a snapshot is never
-removed while a worker is reading it.
+removed while a worker is reading it. A second lock is held while a missing index is built from
+the store, so that of the processes starting together, one builds it and the others load its copy.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ class IndexStore:
     def lock(self) -> FileLock:
         self.root.mkdir(parents=True, exist_ok=True)
         return FileLock(self.root / "index.lock")
+
+    def build_lock(self) -> FileLock:
+        """Held while an index is built from the store to be saved here (long: tens of seconds)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return FileLock(self.root / "build.lock")
 
     def current(self) -> str | None:
         """The name of the current snapshot, or None when none was saved yet."""

@@ -390,6 +390,24 @@ class SearchService:
             self.searcher, self._snapshot = loaded
         return True
 
+    def restore_or_build(self) -> bool:
+        """Start from the saved index; with none usable, build one from the store and save it.
+        Returns whether a saved index was loaded.
+
+        One process builds at a time. The workers of `serve` start together on a fresh store: one
+        builds, and the others wait and then load the copy it saved instead of each building its own
+        (with 75k papers: one build with the cores to itself, ~40 s, against two side by side, ~70 s).
+        """
+        if self.restore():
+            return True
+        with self.index_store.build_lock():
+            if self.restore():  # built by another process while this one waited
+                return True
+            self.sync()
+            if not self._stop.is_set():
+                self._save_quietly(self.save_index)
+        return False
+
     def save_index(self, replace_newer: bool = False) -> str | None:
         """Save the index as the current snapshot; returns its name.
 
@@ -438,11 +456,11 @@ class SearchService:
 
         def run() -> None:
             try:
-                restored = self.restore()
+                self.restore_or_build()
                 self.sync()
                 if self._stop.is_set():
                     return
-                self._save_quietly(self.save_if_behind if restored else self.save_index)
+                self._save_quietly(self.save_if_behind)
                 if self.embedder is not None and not self._stop.is_set():
                     # Load (on a fresh machine: export and quantise) the query model now, not in the first search.
                     self.embedder.encode_query("warm up")
@@ -546,9 +564,8 @@ class SearchService:
         """A page of hits, best first, or with `sort="newest"` the `NEWEST_POOL` best ones newest first."""
         if not self.ready.is_set():
             stage, done, total = self.progress
-            raise SearchNotReady(
-                f"the search index is being built ({stage}: {done:,} of {total:,} papers); try again shortly"
-            )
+            where = f" ({stage}: {done:,} of {total:,} papers)" if total else ""
+            raise SearchNotReady(f"the search index is being built{where}; try again shortly")
         filters = _keyed(filters, parsed.categories)
         chosen = mode or self.mode
         if chosen != "bm25" and self.embedder is None:
