@@ -219,7 +219,7 @@ def test_a_dead_worker_is_replaced_and_the_site_stays_up(served: Served) -> None
         "a replacement worker",
     )
     _wait_for(lambda: _answers(served.port), "the replacement to answer")
-    assert _affinities(served) == pinned  # the replacement takes its predecessor's CPU
+    _wait_for(lambda: _affinities(served) == pinned, "the replacement to take its predecessor's CPU")
     connections = [served.connect() for _ in range(4)]
     assert sorted(map(len, served.split().values())) == [2, 2]
     for connection in connections:

@@ -117,6 +117,9 @@ class ConnectionDealer:
             name=f"broadsheet-worker-{slot}",
         )
         process.start()
+        if self.cpus and process.pid is not None:  # at once: the worker pins itself only once it is up
+            with contextlib.suppress(OSError):  # it may have died already; the loop replaces it
+                os.sched_setaffinity(process.pid, {self.cpus[slot]})
         theirs.close()
         ours.setblocking(False)
         worker = Worker(slot, process, ours, time.monotonic())
