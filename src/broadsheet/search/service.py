@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import gc
 import logging
 import re
 import threading
@@ -26,6 +23,7 @@ from broadsheet.search.embedder import Embedder
 from broadsheet.search.engine import HybridSearcher, Mode, StageProgress
 from broadsheet.search.engine import Paper as SearchDoc
 from broadsheet.search.index_store import IndexStore
+from broadsheet.search.process import every_cpu, freeze_long_lived_objects, return_freed_memory
 from broadsheet.search.query import ParsedQuery, category_key, parse_query
 from broadsheet.search.text import embedding_text, text_hash
 from broadsheet.search.tokenizer import fold
@@ -403,7 +401,17 @@ class SearchService:
         with self.index_store.build_lock():
             if self.restore():  # built by another process while this one waited
                 return True
-            self.sync()
+            # The others only wait for this build, so it may use their CPUs: a worker of `serve` is
+            # pinned to one, and the vector graph and the embedding of papers can use them all.
+            with every_cpu() as cpus:
+                vectors = self.searcher.vectors
+                if vectors is not None:
+                    vectors.threads = len(cpus)
+                try:
+                    self.sync()
+                finally:
+                    if vectors is not None:
+                        vectors.threads = 1
             if not self._stop.is_set():
                 self._save_quietly(self.save_index)
         return False
@@ -464,8 +472,8 @@ class SearchService:
                 if self.embedder is not None and not self._stop.is_set():
                     # Load (on a fresh machine: export and quantise) the query model now, not in the first search.
                     self.embedder.encode_query("warm up")
-                _freeze_long_lived_objects()
-                _return_freed_memory()
+                freeze_long_lived_objects()
+                return_freed_memory()
                 self.ready.set()
                 while not self._stop.wait(interval_s):
                     self.sync()
@@ -627,30 +635,3 @@ def _keyed(filters: SearchFilters, more: Sequence[str] = ()) -> SearchFilters:
     a malformed one is refused here."""
     keys = [category_key(category) for category in [*filters.categories, *more]]
     return replace(filters, categories=list(dict.fromkeys(keys)))
-
-
-def _freeze_long_lived_objects() -> None:
-    """Takes everything alive now (the index, the models) out of the cyclic garbage collector's view.
-
-    A full collection walks every tracked object, and with the index of a large catalogue loaded
-    that is ~0.4 s (75k papers, 2 cores) during which no request of this process moves; it comes
-    every few thousand requests, as the tail of the latency. Frozen objects are still freed by
-    reference counting; only cycles among them would outlive their use, and the index keeps
-    them alive anyway.
-    """
-    gc.collect()
-    gc.freeze()
-
-
-def _return_freed_memory() -> None:
-    """Hands the heap the index build freed back to the system (glibc's `malloc_trim`; elsewhere nothing).
-
-    Building keeps ~0.2 GB of freed temporaries in the process's heap otherwise (75k papers: a worker
-    at 1,596 MB after building, 1,353 MB after this; loading a saved index, 1,283 and 1,179 MB).
-    """
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        return
-    trim(0)

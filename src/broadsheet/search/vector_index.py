@@ -56,11 +56,11 @@ class VectorIndex:
         ann: AnnParams | None = None,
         threads: int = 1,
     ) -> None:
-        # One thread inserts the rows in order, so the same rows always make the same graph: every
-        # worker of `serve` (each builds its own) and every restart gives a query the same results.
-        # Threads race for neighbours: two 2-thread builds of the 74,728 shared vectors gave 80 of
-        # 400 queries a different top 100. Workers build at once, so they lose nothing by it (two
-        # builds side by side: 20.3-20.9 s with one thread each, 22.0-22.2 s with two).
+        # One thread inserts the rows in order, so the same rows always make the same graph: the
+        # workers of `serve`, each adding new papers to its own copy, keep giving a query the same
+        # results. Threads race for neighbours: two 2-thread builds of the 74,728 shared vectors gave
+        # 80 of 400 queries a different top 100. Only a build that every worker then loads from its
+        # saved copy (the first start of `serve`) sets more threads.
         self.model_id = model_id
         self.dim = dim
         self.ann_threshold = ann_threshold
