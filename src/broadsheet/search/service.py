@@ -396,10 +396,10 @@ class SearchService:
         builds, and the others wait and then load the copy it saved instead of each building its own
         (75k papers: ~55 s until both answer, against ~75 s for two builds side by side).
         """
-        if self.restore():
-            return True
+        # Loads are serialised by the store's lock anyway, so waiting here first costs a start from a
+        # saved index nothing, and a damaged copy is loaded (and refused) once, not twice.
         with self.index_store.build_lock():
-            if self.restore():  # built by another process while this one waited
+            if self.restore():  # saved before, or built by another process while this one waited
                 return True
             # The others only wait for this build, so it may use their CPUs: a worker of `serve` is
             # pinned to one, and the vector graph and the embedding of papers can use them all.
