@@ -155,6 +155,30 @@ def test_workers_starting_together_on_a_fresh_store_build_the_index_once(
         assert [h.arxiv_id for h in first] == [h.arxiv_id for h in second]
 
 
+def test_a_worker_waiting_for_another_build_loads_its_query_model_meanwhile(
+    tmp_path: Path, catalogue_database: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, factory = _store(tmp_path, catalogue_database, embedder)
+    service = SearchService(settings, factory, embedder)
+    queries: list[str] = []
+    encode_query = embedder.encode_query
+    monkeypatch.setattr(embedder, "encode_query", lambda query: queries.append(query) or encode_query(query))
+
+    assert service.restore_or_build() is False and queries == [], "no one else building: no wait to fill"
+    shutil.rmtree(settings.index_dir)
+    service = SearchService(settings, factory, embedder)
+    with IndexStore(settings.index_dir / "search").build_lock():  # another process is building
+        waiting = threading.Thread(target=service.restore_or_build)
+        waiting.start()
+        deadline = time.monotonic() + 20
+        while not queries and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert queries == ["warm up"], "the query model is loaded while the build lock is held"
+        assert waiting.is_alive(), "and the worker still waits for the lock"
+    waiting.join(120)
+    assert not waiting.is_alive() and service.index_store.current() is not None
+
+
 def test_search_comes_up_even_when_the_index_cannot_be_saved(
     tmp_path: Path,
     catalogue_database: Path,
