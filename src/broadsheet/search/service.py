@@ -427,13 +427,17 @@ class SearchService:
         try:
             lock.acquire(blocking=False)
         except Timeout:
-            if self.embedder is not None:
-                self.embedder.encode_query("warm up")
+            self._load_query_model()
             lock.acquire()
         try:
             yield
         finally:
             lock.release()
+
+    def _load_query_model(self) -> None:
+        """Load (on a fresh machine: export and quantise) the query model now, not in the first search."""
+        if self.embedder is not None:
+            self.embedder.encode_query("warm up")
 
     def save_index(self, replace_newer: bool = False) -> str | None:
         """Save the index as the current snapshot; returns its name.
@@ -488,9 +492,8 @@ class SearchService:
                 if self._stop.is_set():
                     return
                 self._save_quietly(self.save_if_behind)
-                if self.embedder is not None and not self._stop.is_set():
-                    # Load (on a fresh machine: export and quantise) the query model now, not in the first search.
-                    self.embedder.encode_query("warm up")
+                if not self._stop.is_set():
+                    self._load_query_model()  # already loaded if this process waited for another's build
                 freeze_long_lived_objects()
                 return_freed_memory()
                 self.ready.set()
